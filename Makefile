@@ -1,0 +1,42 @@
+# Everything starts from a plain Python 3 with pip: each target makes .venv if missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench wheel clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## demo: run the examples; show the passing ones and the failing ones with their diagnostics
+demo: $(STAMP)
+	$(BIN)/python examples/demo.py
+
+## test: lint, then the whole suite under both pytest-twisted reactors, with branch coverage
+test: $(STAMP)
+	$(BIN)/ruff check src tests examples bench
+	rm -f .coverage .coverage.*
+	COVERAGE_PROCESS_START=$(CURDIR)/pyproject.toml $(BIN)/python -m coverage run -m pytest --reactor=default
+	COVERAGE_PROCESS_START=$(CURDIR)/pyproject.toml $(BIN)/python -m coverage run -m pytest --reactor=asyncio
+	$(BIN)/python -m coverage combine -q
+	$(BIN)/python -m coverage report
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests examples bench
+	$(BIN)/ruff format --check src tests examples bench
+
+## bench: the plugin against raw Twisted and raw asyncio, side by side
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+wheel: $(STAMP)
+	$(BIN)/python -m pip wheel --no-deps -w dist .
+
+clean:
+	rm -rf $(VENV) dist build .coverage .coverage.* src/*.egg-info

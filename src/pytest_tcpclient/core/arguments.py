@@ -1,0 +1,46 @@
+"""Checks for the arguments of the public API, made at the call."""
+
+from __future__ import annotations
+
+import math
+from typing import Union
+
+__all__ = ["BytesLike", "as_bytes", "as_timeout"]
+
+BytesLike = Union[bytes, bytearray, memoryview]
+
+
+def as_bytes(value: object, what: str, limit: int | None = None) -> bytes:
+    """Return ``value`` as ``bytes``; ``what`` names it in the error.
+
+    bytearray and memoryview are copied, so later changes to them do not
+    change the script. The length is checked before any copy is made.
+
+    :raises TypeError: if ``value`` is not bytes-like.
+    :raises ValueError: if ``value`` is longer than ``limit`` bytes.
+    """
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise TypeError(
+            f"{what} must be bytes, bytearray or memoryview, not {type(value).__name__}"
+        )
+    size = value.nbytes if isinstance(value, memoryview) else len(value)
+    if limit is not None and size > limit:
+        raise ValueError(f"{what} is {size} bytes long; the limit is {limit} bytes")
+    return value if isinstance(value, bytes) else bytes(value)
+
+
+def as_timeout(value: object, what: str, default: float) -> float:
+    """Return ``value`` as a timeout in seconds, or ``default`` if it is None.
+
+    :raises TypeError: if ``value`` is not a number.
+    :raises ValueError: if ``value`` is negative, infinite or NaN.
+    """
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what} must be a number of seconds, not {type(value).__name__}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(
+            f"{what} must be a finite number of seconds, 0 or more, not {value!r}"
+        )
+    return float(value)

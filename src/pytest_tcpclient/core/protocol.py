@@ -1,0 +1,125 @@
+"""The Twisted driver of a :class:`~.script.Script`: one Protocol, one Factory.
+
+:class:`ScriptFactory` owns the script and carries out the actions it returns
+on the reactor it is given: it writes on transports, closes them and keeps the
+one step timer with ``reactor.callLater``. It never imports a reactor, so the
+same code runs on pytest-twisted's global reactor, on a reactor bound to an
+asyncio loop, under trial, or on ``twisted.internet.testing.MemoryReactorClock``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from twisted.internet.defer import Deferred, gatherResults, succeed
+from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.protocol import Factory, Protocol, connectionDone
+from twisted.python.failure import Failure
+
+from .script import Action, CancelTimer, Close, Script, StartTimer, Write
+
+__all__ = ["ScriptFactory", "ScriptProtocol"]
+
+
+class ScriptProtocol(Protocol):
+    """One client connection: reports what the client does to the factory."""
+
+    factory: ScriptFactory
+
+    def connectionMade(self) -> None:
+        self.factory.connected(self)
+
+    def dataReceived(self, data: bytes) -> None:
+        self.factory.perform(self.factory.script.data_received(self, data))
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.factory.disconnected(self, reason.check(ConnectionDone) is not None)
+
+
+class ScriptFactory(Factory):
+    """Builds :class:`ScriptProtocol` and runs the script's actions on ``reactor``.
+
+    ``when_done(n)`` returns a Deferred that fires once ``n`` steps are done,
+    or fails with the script's :class:`~.script.ScriptFailure`.
+    """
+
+    protocol = ScriptProtocol
+
+    def __init__(self, reactor: IReactorTime) -> None:
+        self.reactor = reactor
+        self.script = Script()
+        self.connections: dict[ScriptProtocol, list[Deferred[None]]] = {}
+        self.failure_reported = False
+        self._timer: IDelayedCall | None = None
+        self._waiters: list[tuple[int, Deferred[None]]] = []
+
+    # -- called by the protocol --------------------------------------------
+
+    def connected(self, protocol: ScriptProtocol) -> None:
+        self.connections[protocol] = []
+        self.perform(self.script.connection_made(protocol))
+
+    def disconnected(self, protocol: ScriptProtocol, clean: bool) -> None:
+        waiting = self.connections.pop(protocol)
+        self.perform(self.script.connection_lost(protocol, clean))
+        for deferred in waiting:
+            deferred.callback(None)
+
+    # -- driving ------------------------------------------------------------
+
+    def perform(self, actions: Iterable[Action]) -> None:
+        """Carry out the script's actions, then wake whoever waits on it."""
+        for action in actions:
+            if isinstance(action, Write):
+                action.connection.transport.write(action.data)
+            elif isinstance(action, Close):
+                action.connection.transport.loseConnection()
+            elif isinstance(action, StartTimer):
+                self._timer = self.reactor.callLater(action.seconds, self._timed_out)
+            elif isinstance(action, CancelTimer):
+                self._cancel_timer()
+        self._wake()
+
+    def _timed_out(self) -> None:
+        self._timer = None
+        self.perform(self.script.timed_out())
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            if self._timer.active():
+                self._timer.cancel()
+            self._timer = None
+
+    def when_done(self, steps: int) -> Deferred[None]:
+        """A Deferred that fires once ``steps`` steps are done."""
+        deferred: Deferred[None] = Deferred()
+        self._waiters.append((steps, deferred))
+        self._wake()
+        return deferred
+
+    def _wake(self) -> None:
+        failure, done = self.script.failure, self.script.completed
+        ready = [w for w in self._waiters if failure is not None or w[0] <= done]
+        if not ready:
+            return
+        self._waiters = [w for w in self._waiters if w not in ready]
+        for _, deferred in ready:
+            if failure is None:
+                deferred.callback(None)
+            else:
+                self.failure_reported = True
+                deferred.errback(Failure(failure))
+
+    def close(self) -> Deferred[None]:
+        """Cancel the timer and abort every connection; fires once all are gone."""
+        self._cancel_timer()
+        pending: list[Deferred[None]] = []
+        for protocol, waiting in list(self.connections.items()):
+            deferred: Deferred[None] = Deferred()
+            waiting.append(deferred)
+            pending.append(deferred)
+            protocol.transport.abortConnection()
+        if not pending:
+            return succeed(None)
+        return gatherResults(pending).addCallback(lambda _: None)

@@ -1,0 +1,517 @@
+"""The script as a pure state machine, in the sans-IO style.
+
+:class:`Script` knows no sockets, reactors or clocks. It is told what the
+client did (:meth:`~Script.connection_made`, :meth:`~Script.data_received`,
+:meth:`~Script.connection_lost`), that time ran out (:meth:`~Script.timed_out`)
+or that a step was declared (:meth:`~Script.add`), and each call returns the
+actions the driver must carry out: write bytes, close a connection, start or
+cancel the one step timer. :mod:`.protocol` is the Twisted driver.
+
+What the client does is queued in an inbox, in order; the steps consume it.
+Bytes stay in the segments they arrived in and are compared in place with
+``bytes.startswith``, so matching costs time linear in the bytes received,
+however TCP splits or merges them.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from collections import deque
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Union
+
+from .steps import (
+    Disconnect,
+    End,
+    ExpectBytes,
+    ExpectConnect,
+    ExpectDisconnect,
+    ExpectFrame,
+    SendBytes,
+    SendFrame,
+    Step,
+)
+from .transcript import Transcript, show_bytes
+
+__all__ = [
+    "Action",
+    "CancelTimer",
+    "Close",
+    "Script",
+    "ScriptFailure",
+    "StartTimer",
+    "Write",
+]
+
+Connection = Hashable
+"""Whatever the driver uses to name a connection; the script only compares them."""
+
+
+# -- actions: what the driver must do ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Write:
+    """Write ``data`` on ``connection``."""
+
+    connection: Connection
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Close:
+    """Close ``connection`` once what was written on it is flushed."""
+
+    connection: Connection
+
+
+@dataclass(frozen=True)
+class StartTimer:
+    """Call :meth:`Script.timed_out` in ``seconds`` unless cancelled first."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class CancelTimer:
+    """Cancel the timer started last."""
+
+
+Action = Union[Write, Close, StartTimer, CancelTimer]
+
+
+class ScriptFailure(Exception):
+    """The client did not follow the script.
+
+    ``summary`` is the first line (what was expected, what happened instead),
+    ``details`` the lines that follow it and ``transcript`` the conversation
+    up to the failure.
+    """
+
+    def __init__(self, summary: str, details: list[str], transcript: list[str]) -> None:
+        super().__init__(summary)
+        self.summary = summary
+        self.details = details
+        self.transcript = transcript
+
+    def __str__(self) -> str:
+        lines = [self.summary, *self.details, "", "Conversation (oldest first):"]
+        lines.extend(f"  {line}" for line in self.transcript)
+        return "\n".join(lines)
+
+
+class _Failed(Exception):
+    """Raised inside the machine to fail the current step."""
+
+    def __init__(self, summary: str, *details: str) -> None:
+        super().__init__(summary)
+        self.summary = summary
+        self.details = list(details)
+
+
+# -- the inbox: what the client did, in order -------------------------------
+
+
+@dataclass(frozen=True)
+class _Connected:
+    connection: Connection
+
+
+@dataclass(frozen=True)
+class _Closed:
+    clean: bool
+
+
+class _State(enum.Enum):
+    NONE = "no connection yet"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class _Inbox:
+    """Events from the client; bytes kept in their segments, read in place."""
+
+    def __init__(self) -> None:
+        self._items: deque[_Connected | _Closed | bytes] = deque()
+        self._offset = 0  # bytes already consumed from the head segment
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def push(self, item: _Connected | _Closed | bytes) -> None:
+        self._items.append(item)
+
+    def head(self) -> _Connected | _Closed | memoryview | None:
+        """The oldest event; bytes are returned as a view of what is unread."""
+        if not self._items:
+            return None
+        item = self._items[0]
+        if isinstance(item, bytes):
+            return memoryview(item)[self._offset :]
+        return item
+
+    def consume(self, size: int = 0) -> None:
+        """Drop ``size`` bytes of the head segment, or the whole head event."""
+        item = self._items[0]
+        if isinstance(item, bytes) and self._offset + size < len(item):
+            self._offset += size
+            return
+        self._items.popleft()
+        self._offset = 0
+
+    def peek_bytes(self, limit: int) -> bytes:
+        """Up to ``limit`` unread bytes, without consuming them."""
+        parts, wanted = [], limit
+        for index, item in enumerate(self._items):
+            if not isinstance(item, bytes) or wanted <= 0:
+                break
+            start = self._offset if index == 0 else 0
+            parts.append(item[start : start + wanted])
+            wanted -= len(parts[-1])
+        return b"".join(parts)
+
+    def clear(self) -> None:
+        self._items.clear()
+        self._offset = 0
+
+
+_HEADER = struct.Struct(">I")  # the frame header, as in pytest_tcpclient.framing
+HEADER_SIZE = _HEADER.size
+
+
+def _first_difference(expected: bytes | memoryview, actual: bytes | memoryview) -> int:
+    return next(
+        (i for i, (a, b) in enumerate(zip(expected, actual, strict=False)) if a != b),
+        min(len(expected), len(actual)),
+    )
+
+
+class Script:
+    """Runs declared steps against what the client does, one step at a time."""
+
+    def __init__(self) -> None:
+        self.steps: list[Step] = []
+        self.transcript = Transcript()
+        self.failure: ScriptFailure | None = None
+        self._index = 0
+        self._inbox = _Inbox()
+        self._state = _State.NONE
+        self._declared_state = _State.NONE
+        self._active: Connection | None = None
+        self._open: list[Connection] = []  # physically open connections
+        self._closing: Connection | None = None  # closed by disconnect()
+        self._timer = False
+        self._actions: list[Action] = []
+        # Progress of the current step.
+        self._matched = 0
+        self._header = b""
+
+    # -- what the driver reads ----------------------------------------------
+
+    @property
+    def completed(self) -> int:
+        """How many steps are done."""
+        return self._index
+
+    @property
+    def connection_open(self) -> bool:
+        """Whether the declared steps leave a connection open."""
+        return self._declared_state is _State.OPEN
+
+    # -- inputs ---------------------------------------------------------------
+
+    def add(self, step: Step) -> list[Action]:
+        """Declare one more step."""
+        self.steps.append(step)
+        if isinstance(step, ExpectConnect):
+            self._declared_state = _State.OPEN
+        elif isinstance(step, (ExpectDisconnect, Disconnect)):
+            self._declared_state = _State.CLOSED
+        return self._run()
+
+    def connection_made(self, connection: Connection) -> list[Action]:
+        """A client connected."""
+        self.transcript.event("client connected")
+        self._open.append(connection)
+        if self.failure is not None:
+            return [Close(connection)]
+        if len(self._open) > 1:
+            return self._fail(
+                _Failed(
+                    "Expected one connection at a time, "
+                    "but the client opened a second one while the first was open"
+                )
+            )
+        self._inbox.push(_Connected(connection))
+        return self._run()
+
+    def data_received(self, connection: Connection, data: bytes) -> list[Action]:
+        """The client sent ``data`` on ``connection``."""
+        if not data:
+            return []
+        self.transcript.received(data)
+        if self.failure is not None or connection == self._closing:
+            return []
+        self._inbox.push(data)
+        return self._run()
+
+    def connection_lost(self, connection: Connection, clean: bool) -> list[Action]:
+        """``connection`` ended: closed by the client if ``clean``, else reset."""
+        self._open.remove(connection)
+        if connection == self._closing:
+            self._closing = None
+            return []
+        if self.failure is not None:
+            return []
+        self.transcript.event(
+            "client closed the connection" if clean else "connection reset"
+        )
+        self._inbox.push(_Closed(clean))
+        return self._run()
+
+    def timed_out(self) -> list[Action]:
+        """The timer started last ran out."""
+        self._timer = False
+        if self.failure is not None or self._index >= len(self.steps):
+            return []
+        step = self.steps[self._index]
+        return self._fail(self._timeout(step))
+
+    # -- running steps ----------------------------------------------------------
+
+    def _run(self) -> list[Action]:
+        while self.failure is None and self._index < len(self.steps):
+            step = self.steps[self._index]
+            try:
+                done = self._try(step)
+            except _Failed as failed:
+                return self._fail(failed)
+            if not done:
+                timeout = getattr(step, "timeout", None)
+                if not self._timer and timeout is not None:
+                    self._timer = True
+                    self._actions.append(StartTimer(timeout))
+                break
+            if self._timer:
+                self._timer = False
+                self._actions.append(CancelTimer())
+            self._index += 1
+            self._matched = 0
+            self._header = b""
+        return self._take_actions()
+
+    def _take_actions(self) -> list[Action]:
+        actions, self._actions = self._actions, []
+        return actions
+
+    def _fail(self, failed: _Failed) -> list[Action]:
+        if self._index < len(self.steps):
+            self.transcript.event(f"failed at {self.steps[self._index]}")
+        self.failure = ScriptFailure(
+            failed.summary, failed.details, self.transcript.lines()
+        )
+        if self._timer:
+            self._timer = False
+            self._actions.append(CancelTimer())
+        self._actions.extend(Close(connection) for connection in self._open)
+        self._inbox.clear()
+        return self._take_actions()
+
+    def _try(self, step: Step) -> bool:
+        """Advance ``step`` with what the inbox holds; True once it is done."""
+        if isinstance(step, ExpectConnect):
+            return self._expect_connect()
+        if isinstance(step, End):
+            return self._end()
+        self._need_connection(step)
+        if isinstance(step, ExpectBytes):
+            return self._expect_bytes(step)
+        if isinstance(step, ExpectFrame):
+            return self._expect_frame(step)
+        if isinstance(step, ExpectDisconnect):
+            return self._expect_disconnect()
+        if isinstance(step, SendBytes):
+            self._write(step.data)
+        elif isinstance(step, SendFrame):
+            self._write(_HEADER.pack(len(step.payload)))
+            self._write(step.payload)
+        elif isinstance(step, Disconnect):
+            self.transcript.event("server closed the connection")
+            self._actions.append(Close(self._active))
+            self._closing, self._active = self._active, None
+            self._state = _State.CLOSED
+            self._inbox.clear()  # what the client sent unread goes with it
+        return True
+
+    def _need_connection(self, step: Step) -> None:
+        if self._state is _State.NONE:
+            raise _Failed(
+                f"{step} needs a connection, but none was made "
+                "(declare expect_connect() before it)"
+            )
+        if self._state is _State.CLOSED:
+            raise _Failed(f"{step} needs a connection, but it was already closed")
+
+    def _write(self, data: bytes) -> None:
+        self.transcript.sent(data)
+        self._actions.append(Write(self._active, data))
+
+    def _expect_connect(self) -> bool:
+        if self._state is _State.OPEN:
+            raise _Failed(
+                "expect_connect() while a connection is open "
+                "(declare expect_disconnect() or disconnect() before it)"
+            )
+        head = self._inbox.head()
+        if head is None:
+            return False
+        assert isinstance(head, _Connected)
+        self._inbox.consume()
+        self._active = head.connection
+        self._state = _State.OPEN
+        return True
+
+    def _expect_disconnect(self) -> bool:
+        head = self._inbox.head()
+        if head is None:
+            return False
+        if isinstance(head, memoryview):
+            raise _Failed(
+                "Expected the client to close the connection, but it sent "
+                f"{show_bytes(self._inbox.peek_bytes(1 << 20))}"
+            )
+        assert isinstance(head, _Closed)
+        if not head.clean:
+            raise _Failed(
+                "Expected the client to close the connection, but the connection was reset"
+            )
+        self._inbox.consume()
+        self._state = _State.CLOSED
+        self._active = None
+        return True
+
+    def _end(self) -> bool:
+        # Teardown declared a close before this step, so only a new connection
+        # can be waiting here.
+        if self._inbox.head() is None:
+            return True
+        if len(self.steps) == 1:
+            raise _Failed("Expected no connection, but a client connected")
+        raise _Failed("Expected nothing more, but the client connected again")
+
+    def _match(self, expected: bytes) -> bool:
+        """Consume bytes matching ``expected`` from ``self._matched`` on.
+
+        Returns True once all of ``expected`` has arrived, False if more is
+        needed; raises :class:`_Mismatch` or :class:`_ClosedEarly`.
+        """
+        while self._matched < len(expected):
+            head = self._inbox.head()
+            if head is None:
+                return False
+            if isinstance(head, _Closed):
+                raise _ClosedEarly(head.clean)
+            size = min(len(head), len(expected) - self._matched)
+            if not expected.startswith(head[:size], self._matched):
+                raise _Mismatch()
+            self._inbox.consume(size)
+            self._matched += size
+        return True
+
+    def _received(self, expected: bytes, limit: int) -> bytes:
+        """What arrived for ``expected``: its matched prefix, then unread bytes."""
+        return expected[: self._matched] + self._inbox.peek_bytes(limit)
+
+    def _expect_bytes(self, step: ExpectBytes) -> bool:
+        expected = step.data
+        try:
+            return self._match(expected)
+        except _Mismatch:
+            actual = self._received(expected, len(expected) - self._matched)
+            raise _Failed(
+                f"Expected {show_bytes(expected)} but received {show_bytes(actual)} "
+                f"(first difference at offset {_first_difference(expected, actual)})"
+            ) from None
+        except _ClosedEarly as closed:
+            raise _Failed(
+                f"Expected {show_bytes(expected)} but {closed} after "
+                f"{show_bytes(expected[: self._matched])}"
+            ) from None
+
+    def _expect_frame(self, step: ExpectFrame) -> bool:
+        header = _HEADER.pack(len(step.payload))
+        try:
+            if len(self._header) < HEADER_SIZE:
+                done = self._match(header)
+                self._header = header[: self._matched]
+                if not done:
+                    return False
+                self._matched = 0
+            return self._match(step.payload)
+        except _Mismatch:
+            raise _Failed(
+                f"Expected frame {show_bytes(step.payload)} but received "
+                f"{self._actual_frame(step, header)}"
+            ) from None
+        except _ClosedEarly as closed:
+            raise _Failed(
+                f"Expected frame {show_bytes(step.payload)} but {closed} after "
+                f"{show_bytes(self._frame_received(step, header))}"
+            ) from None
+
+    def _frame_received(self, step: ExpectFrame, header: bytes) -> bytes:
+        """The wire bytes of the expected frame that have arrived so far."""
+        if len(self._header) < HEADER_SIZE:
+            return header[: self._matched]
+        return header + step.payload[: self._matched]
+
+    def _actual_frame(self, step: ExpectFrame, header: bytes) -> str:
+        """Describe the frame that arrived instead of the expected one."""
+        if len(self._header) < HEADER_SIZE:  # the length differs
+            unread = HEADER_SIZE - self._matched
+            raw = self._received(header, unread)
+            if len(raw) < HEADER_SIZE:
+                return f"a frame header starting {show_bytes(raw)}"
+            (size,) = _HEADER.unpack(raw)
+            payload = self._inbox.peek_bytes(unread + size)[unread:]
+        else:
+            size = len(step.payload)
+            payload = self._received(step.payload, size - self._matched)
+        if len(payload) == size:
+            return f"frame {show_bytes(payload)}"
+        return f"a frame of {size} bytes, of which {show_bytes(payload)} arrived"
+
+    def _timeout(self, step: Step) -> _Failed:
+        if isinstance(step, ExpectBytes):
+            failed = _Failed(f"Timed out waiting for {show_bytes(step.data)}")
+            if self._matched:
+                failed.details.append(
+                    f"Received only {show_bytes(step.data[: self._matched])}"
+                )
+            return failed
+        if isinstance(step, ExpectFrame):
+            failed = _Failed(f"Timed out waiting for frame {show_bytes(step.payload)}")
+            received = self._frame_received(step, _HEADER.pack(len(step.payload)))
+            if received:
+                failed.details.append(f"Received only {show_bytes(received)}")
+            return failed
+        if isinstance(step, ExpectConnect):
+            return _Failed("Timed out waiting for a connection")
+        return _Failed("Timed out waiting for the client to close the connection")
+
+
+class _Mismatch(Exception):
+    pass
+
+
+class _ClosedEarly(Exception):
+    def __init__(self, clean: bool) -> None:
+        super().__init__()
+        self.clean = clean
+
+    def __str__(self) -> str:
+        return (
+            "the client closed the connection" if self.clean else "the connection was reset"
+        )

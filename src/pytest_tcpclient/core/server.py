@@ -1,0 +1,236 @@
+"""The scripted server as a test sees it, and the group a test's servers live in.
+
+:class:`ScriptedServer` is the object behind the ``tcpserver`` fixture: it
+listens on a loopback port the kernel picks, checks every argument at the call
+and turns each call into a step. It needs only a reactor, passed in.
+"""
+
+from __future__ import annotations
+
+from twisted.internet.defer import Deferred, DeferredList, fail, succeed
+from twisted.internet.interfaces import IListeningPort, IReactorTCP
+from twisted.python.failure import Failure
+
+from .arguments import BytesLike, as_bytes, as_timeout
+from .protocol import ScriptFactory
+from .script import ScriptFailure
+from .steps import (
+    Disconnect,
+    End,
+    ExpectBytes,
+    ExpectConnect,
+    ExpectDisconnect,
+    ExpectFrame,
+    SendBytes,
+    SendFrame,
+    Step,
+)
+
+__all__ = ["DEFAULT_TIMEOUT", "ScriptedServer", "ServerGroup", "ServerStopped"]
+
+DEFAULT_TIMEOUT = 1.0
+"""Seconds a step waits for the client unless told otherwise."""
+MAX_PAYLOAD = 2**32 - 1
+
+
+class ServerStopped(RuntimeError):
+    """A step was declared on a server that no longer listens."""
+
+
+class ScriptedServer:
+    """A TCP server that follows a script and reports how the client strayed.
+
+    It listens on ``host`` at a port the kernel picks (:attr:`service_port`)
+    as soon as it is made. Declare steps with the ``expect_*``, ``send_*`` and
+    ``disconnect`` methods; they run in order, each as soon as the previous
+    one is done. :meth:`join` waits for them.
+
+    :param reactor: the reactor to listen and keep time on.
+    :param timeout: seconds a step waits when its own ``timeout`` is not given.
+    :param host: the address to listen on.
+    """
+
+    def __init__(
+        self,
+        reactor: IReactorTCP,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        host: str = "127.0.0.1",
+    ) -> None:
+        self.timeout = as_timeout(timeout, "ScriptedServer() argument 'timeout'", 0.0)
+        self.host = host
+        self._factory = ScriptFactory(reactor)  # type: ignore[arg-type]
+        self._port: IListeningPort | None = reactor.listenTCP(
+            0, self._factory, interface=host
+        )
+        self.service_port: int = self._port.getHost().port
+        """The port clients connect to."""
+
+    def __repr__(self) -> str:
+        script = self._factory.script
+        state = "stopped" if self.stopped else "listening"
+        return (
+            f"<ScriptedServer {self.host}:{self.service_port} {state}, "
+            f"{script.completed}/{len(script.steps)} steps done>"
+        )
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the server has stopped listening."""
+        return self._port is None
+
+    # -- the script -----------------------------------------------------------
+
+    def expect_connect(self, timeout: float | None = None) -> None:
+        """The client connects within ``timeout`` seconds."""
+        self._add(ExpectConnect(self._timeout(timeout, "expect_connect")))
+
+    def expect_bytes(self, data: BytesLike, timeout: float | None = None) -> None:
+        """The client sends exactly ``data``, however TCP splits it."""
+        data = as_bytes(data, "expect_bytes() argument 'data'")
+        self._add(ExpectBytes(data, self._timeout(timeout, "expect_bytes")))
+
+    def send_bytes(self, data: BytesLike) -> None:
+        """The server sends ``data``."""
+        self._add(SendBytes(as_bytes(data, "send_bytes() argument 'data'")))
+
+    def expect_frame(self, payload: BytesLike, timeout: float | None = None) -> None:
+        """The client sends one frame (4-byte big-endian length, then ``payload``)."""
+        payload = as_bytes(payload, "expect_frame() argument 'payload'", MAX_PAYLOAD)
+        self._add(ExpectFrame(payload, self._timeout(timeout, "expect_frame")))
+
+    def send_frame(self, payload: BytesLike) -> None:
+        """The server sends ``payload`` as one frame."""
+        payload = as_bytes(payload, "send_frame() argument 'payload'", MAX_PAYLOAD)
+        self._add(SendFrame(payload))
+
+    def expect_disconnect(self, timeout: float | None = None) -> None:
+        """The client closes the connection, sending nothing more."""
+        self._add(ExpectDisconnect(self._timeout(timeout, "expect_disconnect")))
+
+    def disconnect(self) -> None:
+        """The server closes the connection once what it sent is flushed."""
+        self._add(Disconnect())
+
+    def join(self) -> Deferred[None]:
+        """Return a Deferred that fires when every step declared so far is done.
+
+        It fails with :class:`~.script.ScriptFailure` as soon as the client
+        strays from the script.
+        """
+        return self._factory.when_done(len(self._factory.script.steps))
+
+    def _timeout(self, value: float | None, method: str) -> float:
+        return as_timeout(value, f"{method}() argument 'timeout'", self.timeout)
+
+    def _add(self, step: Step) -> None:
+        if self.stopped:
+            raise ServerStopped(
+                f"cannot declare {step}: the server on port {self.service_port} has stopped"
+            )
+        self._factory.perform(self._factory.script.add(step))
+
+    # -- teardown -------------------------------------------------------------
+
+    def verify(self, test_failed: bool = False) -> Deferred[None]:
+        """Finish the script as teardown does, and report how it went.
+
+        A failure that :meth:`join` already reported is not reported again.
+        Otherwise, if the test passed, the rest of the script runs, with an
+        implicit :meth:`expect_disconnect` if it leaves a connection open, and
+        nothing more may happen after it. If the test failed, only a failure
+        that already happened is reported: nothing is waited for.
+        """
+        factory = self._factory
+        script = factory.script
+        if script.failure is not None:
+            if factory.failure_reported:
+                return succeed(None)
+            factory.failure_reported = True
+            return fail(script.failure)
+        if test_failed or self.stopped:
+            return succeed(None)
+        if script.connection_open:
+            self.expect_disconnect()
+        self._add(End())
+        return self.join()
+
+    def close(self) -> Deferred[None]:
+        """Stop listening, close every connection and cancel the timer."""
+        if self._port is None:
+            return succeed(None)
+        port, self._port = self._port, None
+        done = DeferredList(
+            [port.stopListening() or succeed(None), self._factory.close()],
+            consumeErrors=True,
+        )
+        return done.addCallback(lambda _: None)
+
+
+class ServerGroup:
+    """The servers one test made, verified and closed together.
+
+    :param reactor: the reactor every server runs on.
+    :param timeout: the default step timeout of every server.
+    :param host: the address every server listens on.
+    :param server_class: what to make servers with, for layers that extend them.
+    """
+
+    def __init__(
+        self,
+        reactor: IReactorTCP,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        host: str = "127.0.0.1",
+        server_class: type[ScriptedServer] = ScriptedServer,
+    ) -> None:
+        self._reactor = reactor
+        self._timeout = timeout
+        self._host = host
+        self._server_class = server_class
+        self.servers: list[ScriptedServer] = []
+
+    def new(self) -> ScriptedServer:
+        """Make one more server, listening at once on its own port."""
+        server = self._server_class(self._reactor, timeout=self._timeout, host=self._host)
+        self.servers.append(server)
+        return server
+
+    def stop(self, test_failed: bool = False) -> Deferred[None]:
+        """Verify every server, then close them all, pass or fail.
+
+        Fails with the first server's :class:`~.script.ScriptFailure`; the
+        failures of the others are added to its details.
+        """
+        servers, self.servers = self.servers, []
+        verified = DeferredList(
+            [server.verify(test_failed) for server in servers], consumeErrors=True
+        )
+
+        def close(results: list[tuple[bool, object]]) -> Deferred[None]:
+            closed = DeferredList([server.close() for server in servers])
+            failures = [r for ok, r in results if not ok]
+            return closed.addCallback(lambda _: _combine(failures))
+
+        return verified.addCallback(close)
+
+
+def _combine(failures: list[object]) -> Failure | None:
+    """Nothing if there are no failures, else the first one with the others."""
+    if not failures:
+        return None
+    first = failures[0]
+    assert isinstance(first, Failure)
+    error = first.value
+    if isinstance(error, ScriptFailure) and len(failures) > 1:
+        others = [
+            f.value.summary if isinstance(f.value, ScriptFailure) else str(f.value)
+            for f in failures[1:]  # type: ignore[union-attr]
+        ]
+        error = ScriptFailure(
+            error.summary,
+            [*error.details, *(f"Another server failed: {o}" for o in others)],
+            error.transcript,
+        )
+        return Failure(error)
+    return first

@@ -1,0 +1,94 @@
+"""A short, bounded record of a conversation, for failure messages."""
+
+from __future__ import annotations
+
+from collections import deque
+
+__all__ = ["Transcript", "show_bytes"]
+
+HEAD = 48
+"""Bytes shown from the start of a long payload."""
+TAIL = 16
+"""Bytes shown from the end of a long payload."""
+
+
+def show_bytes(data: bytes, head: int = HEAD, tail: int = TAIL) -> str:
+    """Return ``data`` as a Python bytes literal, abbreviated if it is long.
+
+    >>> show_bytes(b"hi")
+    "b'hi'"
+    >>> show_bytes(bytes(100), head=2, tail=1)
+    "b'\\\\x00\\\\x00' ... b'\\\\x00' (100 bytes)"
+    """
+    if len(data) <= head + tail:
+        return repr(bytes(data))
+    return f"{bytes(data[:head])!r} ... {bytes(data[-tail:])!r} ({len(data)} bytes)"
+
+
+class _Run:
+    """Consecutive bytes in one direction: keeps a head, a tail and a count."""
+
+    __slots__ = ("head", "size", "tail", "who")
+
+    def __init__(self, who: str) -> None:
+        self.who = who
+        self.head = b""
+        self.tail = b""
+        self.size = 0
+
+    def add(self, data: bytes) -> None:
+        # The head keeps up to HEAD + TAIL bytes, so a short run is kept whole.
+        if len(self.head) < HEAD + TAIL:
+            self.head += data[: HEAD + TAIL - len(self.head)]
+        self.tail = (self.tail + data[-TAIL:])[-TAIL:]
+        self.size += len(data)
+
+    def __str__(self) -> str:
+        if self.size <= HEAD + TAIL:
+            return f"{self.who} {self.head!r}"
+        return f"{self.who} {self.head[:HEAD]!r} ... {self.tail!r} ({self.size} bytes)"
+
+
+class Transcript:
+    """What happened on the wire, oldest first, in bounded memory.
+
+    Consecutive writes in one direction are merged into one line, since TCP
+    does not keep write boundaries anyway. Only the last ``limit`` lines are
+    kept.
+    """
+
+    def __init__(self, limit: int = 12) -> None:
+        self._lines: deque[str | _Run] = deque()
+        self._limit = limit
+        self._dropped = 0
+
+    def event(self, text: str) -> None:
+        """Record an event without payload, such as ``"client connected"``."""
+        self._append(text)
+
+    def received(self, data: bytes) -> None:
+        """Record bytes the client sent."""
+        self._bytes("client sent", data)
+
+    def sent(self, data: bytes) -> None:
+        """Record bytes the server sent."""
+        self._bytes("server sent", data)
+
+    def _bytes(self, who: str, data: bytes) -> None:
+        last = self._lines[-1] if self._lines else None
+        if not (isinstance(last, _Run) and last.who == who):
+            last = _Run(who)
+            self._append(last)
+        last.add(data)
+
+    def _append(self, line: str | _Run) -> None:
+        self._lines.append(line)
+        if len(self._lines) > self._limit:
+            self._lines.popleft()
+            self._dropped += 1
+
+    def lines(self) -> list[str]:
+        """The transcript as text lines."""
+        out = [f"({self._dropped} earlier events)"] if self._dropped else []
+        out.extend(str(line) for line in self._lines)
+        return out or ["(nothing happened)"]
