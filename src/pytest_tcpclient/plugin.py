@@ -1,25 +1,45 @@
 """The pytest face of the scripted server: options, fixtures, failure reports.
 
 Registered through the ``pytest11`` entry point ``tcpclient``. It is a thin
-layer over :mod:`pytest_tcpclient.core`: it picks the reactor a test runs on,
-turns a :class:`~pytest_tcpclient.core.ScriptFailure` into pytest's own
-failure, and verifies and closes every server at teardown.
+layer over :mod:`pytest_tcpclient.core`: it picks the reactor a test's servers
+run on, turns a :class:`~pytest_tcpclient.core.ScriptFailure` into pytest's
+own failure, and verifies and closes every server at teardown.
+
+Which reactor depends on the test:
+
+- a pytest-asyncio test, or an anyio test on asyncio: a reactor bound to the
+  test's own loop (:mod:`pytest_tcpclient.asyncio_bridge`);
+- any other test: pytest-twisted's global reactor.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import inspect
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import pytest
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
+from . import asyncio_bridge, coexistence
 from .core import ScriptedServer, ScriptFailure, ServerGroup
 
-__all__ = ["PytestServer", "TwistedServerFactory"]
+__all__ = [
+    "AsyncioServerFactory",
+    "JoinDeferred",
+    "PytestServer",
+    "ServerFactory",
+    "as_pytest_failure",
+]
 
-_CALL_REPORT = pytest.StashKey["pytest.TestReport"]()
+_CALL_REPORT = pytest.StashKey[pytest.TestReport]()
+
+
+# -- options ------------------------------------------------------------------
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -40,6 +60,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     _default_timeout(config)  # a bad value is a usage error before any test runs
+    if config.pluginmanager.has_plugin("twisted"):
+        config.pluginmanager.register(coexistence, "tcpclient-coexistence")
+        loops = coexistence.running_loop_per_greenlet()
+        loops.__enter__()
+        config.add_cleanup(lambda: loops.__exit__(None, None, None))
 
 
 def _default_timeout(config: pytest.Config) -> float:
@@ -66,11 +91,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
 
 
 def _test_failed(request: pytest.FixtureRequest) -> bool:
+    """Whether the test body failed, or never ran."""
     report = request.node.stash.get(_CALL_REPORT, None)
     return report is None or report.failed
 
 
-# -- failures as pytest reports them -----------------------------------------
+# -- failures as pytest reports them ------------------------------------------
 
 
 def as_pytest_failure(failure: Failure) -> Failure:
@@ -85,111 +111,224 @@ def as_pytest_failure(failure: Failure) -> Failure:
 
 
 class JoinDeferred(Deferred):  # type: ignore[type-arg]
-    """The Deferred of ``join()``: awaited in a Twisted coroutine, a failure is
-    raised at the test's ``await`` line with no plugin frame under it."""
+    """A Deferred that a Twisted coroutine can ``await`` with no plugin frame
+    under the ``await`` line when it fails."""
 
-    def __await__(self):  # type: ignore[override]
+    def __await__(self):  # type: ignore[no-untyped-def,override]
         __tracebackhide__ = True
         return (yield self)
 
     __iter__ = __await__  # type: ignore[assignment]
 
 
-def reporting(
-    deferred: Deferred[None], kind: type[Deferred] = JoinDeferred
-) -> Deferred[None]:
-    """A new Deferred of ``kind`` with ``deferred``'s outcome, reported as pytest does."""
-    result = kind()
+def _reporting(deferred: Deferred[None], result: Deferred[None]) -> Deferred[None]:
+    """``result``, fired with ``deferred``'s outcome as pytest reports it."""
     deferred.addErrback(as_pytest_failure).chainDeferred(result)
     return result
 
 
+def _report_teardown(outcome: object) -> None:
+    """Fail the teardown with the failure found there, if any."""
+    __tracebackhide__ = True
+    if isinstance(outcome, Failure):
+        if outcome.check(ScriptFailure):
+            pytest.fail(str(outcome.value), pytrace=False)
+        outcome.raiseException()
+
+
 class PytestServer(ScriptedServer):
     """A :class:`~pytest_tcpclient.core.ScriptedServer` whose :meth:`join`
-    fails with pytest's ``Failed``, as ``pytest.fail()`` would."""
+    fails with pytest's ``Failed``, as ``pytest.fail()`` would.
+
+    :param awaitable: makes the Deferred that :meth:`join` returns, of a kind
+        the test can yield or await.
+    """
+
+    def __init__(
+        self, reactor: Any, *, awaitable: Callable[[], Deferred[None]], **kwargs: Any
+    ) -> None:
+        super().__init__(reactor, **kwargs)
+        self._awaitable = awaitable
 
     def join(self) -> Deferred[None]:
-        return reporting(super().join())
+        return _reporting(super().join(), self._awaitable())
 
 
-def _fail_teardown(failure: Failure) -> None:
-    """Report a failure found at teardown as pytest's own failure."""
-    __tracebackhide__ = True
-    if failure.check(ScriptFailure):
-        pytest.fail(str(failure.value), pytrace=False)
-    failure.raiseException()
+class ServerFactory:
+    """The ``tcpserver_factory`` fixture: call it for one more listening server.
 
-
-# -- the Twisted flavour: servers on pytest-twisted's reactor -----------------
-
-
-class TwistedServerFactory:
-    """The ``tcpserver_factory`` fixture in a test run by pytest-twisted.
-
-    Call it for one more server, listening at once on its own port.
+    ``stop()`` verifies and closes every server it made so far and returns a
+    Deferred of the outcome.
     """
 
-    def __init__(self, group: ServerGroup) -> None:
-        self._group = group
+    def __init__(self, servers: _TestServers) -> None:
+        self._servers = servers
+        self._made: list[ScriptedServer] = []
 
     def __call__(self) -> PytestServer:
-        return self._group.new()  # type: ignore[return-value]
+        server = self._servers.new()
+        self._made.append(server)
+        return server
 
     def stop(self) -> Deferred[None]:
-        """Verify and close every server made so far; a Deferred of the outcome."""
-        return reporting(self._group.stop())
+        """Verify and close every server made so far."""
+        made, self._made = self._made, []
+        stopped = self._servers.group.stop(servers=made)
+        return _reporting(stopped, self._servers.awaitable())
 
 
-def _twisted_group(request: pytest.FixtureRequest) -> tuple[ServerGroup, Callable]:
-    try:
-        import pytest_twisted
-    except ImportError:  # pragma: no cover - pytest-twisted is a dependency
-        pytest_twisted = None
-    if pytest_twisted is None or not request.config.pluginmanager.has_plugin("twisted"):
-        raise pytest.UsageError(
-            f"{request.node.nodeid}: tcpserver needs pytest-twisted to run a Twisted "
-            "test (it is disabled, e.g. by -p no:twisted); asyncio tests do not"
+class AsyncioServerFactory(ServerFactory):
+    """``tcpserver_factory`` in an asyncio test: ``server = await tcpserver_factory()``
+    and ``await tcpserver_factory.stop()``, as in the asyncio-only plugin."""
+
+    async def __call__(self) -> PytestServer:  # type: ignore[override]
+        return super().__call__()
+
+
+class _TestServers:
+    """Every server one test made, on one reactor."""
+
+    def __init__(
+        self,
+        reactor: Any,
+        request: pytest.FixtureRequest,
+        awaitable: Callable[[], Deferred[None]],
+        factory_class: type[ServerFactory],
+    ) -> None:
+        self.awaitable = awaitable
+        self.factory_class = factory_class
+        self.group = ServerGroup(
+            reactor,
+            timeout=_default_timeout(request.config),
+            server_class=functools.partial(PytestServer, awaitable=awaitable),  # type: ignore[arg-type]
         )
+
+    def new(self) -> PytestServer:
+        return self.group.new()  # type: ignore[return-value]
+
+
+# -- where a test's servers run ------------------------------------------------
+
+
+def _servers_for(request: pytest.FixtureRequest) -> _TestServers:
+    item = request.node
+    if coexistence.is_pytest_asyncio_test(item):
+        return request.getfixturevalue(f"_tcpclient_asyncio_{_loop_scope(item)}")
+    if "anyio_backend" in item.fixturenames and inspect.iscoroutinefunction(
+        getattr(item, "obj", None)
+    ):
+        return request.getfixturevalue("_tcpclient_anyio")
+    return request.getfixturevalue("_tcpclient_twisted")
+
+
+def _loop_scope(item: pytest.Item) -> str:
+    """The scope of the loop pytest-asyncio runs ``item`` on."""
+    marker = item.get_closest_marker("asyncio")
+    scope = marker and (marker.kwargs.get("loop_scope") or marker.kwargs.get("scope"))
+    if not scope:
+        try:
+            scope = item.config.getini("asyncio_default_test_loop_scope")
+        except ValueError:  # a pytest-asyncio without the option
+            scope = None
+    return scope or "function"
+
+
+@pytest.fixture
+def _tcpclient_twisted(request: pytest.FixtureRequest) -> Iterator[_TestServers]:
+    """The servers of a test run by pytest-twisted, on its global reactor."""
+    __tracebackhide__ = True
+    if not request.config.pluginmanager.has_plugin("twisted"):
+        raise pytest.UsageError(
+            "tcpserver needs pytest-twisted to run this test, and it is disabled "
+            "(-p no:twisted); asyncio tests do not need it"
+        )
+    import pytest_twisted
     from twisted.internet import reactor
 
-    group = ServerGroup(
-        reactor,
-        timeout=_default_timeout(request.config),
-        server_class=PytestServer,
-    )
-    return group, pytest_twisted.blockon
-
-
-def _servers(request: pytest.FixtureRequest) -> Iterator[ServerGroup]:
-    """Set up a group of servers for one test; verify and close it after."""
-    __tracebackhide__ = True
-    group, wait = _twisted_group(request)
-    yield group
+    servers = _TestServers(reactor, request, JoinDeferred, ServerFactory)
+    yield servers
     outcome: list[object] = []
-    wait(group.stop(_test_failed(request)).addBoth(outcome.append))
-    if isinstance(outcome[0], Failure):
-        _fail_teardown(outcome[0])
+    stopped = servers.group.stop(_test_failed(request))
+    pytest_twisted.blockon(stopped.addBoth(outcome.append))
+    _report_teardown(outcome[0])
+
+
+async def _asyncio_servers(request: pytest.FixtureRequest) -> AsyncIterator[_TestServers]:
+    """The servers of an asyncio test, on a reactor bound to the test's loop."""
+    __tracebackhide__ = True
+    loop = asyncio.get_running_loop()
+    reactor = asyncio_bridge.reactor_on(loop)
+    awaitable = functools.partial(asyncio_bridge.AwaitableDeferred, loop)
+    try:
+        servers = _TestServers(reactor, request, awaitable, AsyncioServerFactory)
+        yield servers
+        outcome: list[object] = []
+        stopped = servers.group.stop(_test_failed(request)).addBoth(outcome.append)
+        waiter = awaitable()
+        stopped.chainDeferred(waiter)
+        await waiter
+        _report_teardown(outcome[0])
+    finally:
+        asyncio_bridge.release(reactor)
+
+
+try:
+    import pytest_asyncio
+except ImportError:  # pragma: no cover - pytest-asyncio is optional
+    pytest_asyncio = None
+else:
+
+    def _asyncio_fixture(loop_scope: str) -> Any:
+        """The servers of tests whose loop has ``loop_scope``, on that loop.
+
+        One function per scope: pytest-asyncio marks the function itself.
+        """
+
+        async def servers(request: pytest.FixtureRequest) -> AsyncIterator[_TestServers]:
+            async for servers in _asyncio_servers(request):
+                yield servers
+
+        name = f"_tcpclient_asyncio_{loop_scope}"
+        return pytest_asyncio.fixture(servers, loop_scope=loop_scope, name=name)
+
+    for _scope in ("function", "class", "module", "package", "session"):
+        globals()[f"_tcpclient_asyncio_{_scope}"] = _asyncio_fixture(_scope)
 
 
 @pytest.fixture
-def tcpserver_factory(request: pytest.FixtureRequest) -> Iterator[TwistedServerFactory]:
+async def _tcpclient_anyio(
+    request: pytest.FixtureRequest, anyio_backend: Any
+) -> AsyncIterator[_TestServers]:
+    """The servers of an anyio test, on its asyncio loop."""
+    backend = anyio_backend if isinstance(anyio_backend, str) else anyio_backend[0]
+    if backend != "asyncio":
+        raise pytest.UsageError(
+            f"tcpserver runs on anyio's asyncio backend only, not on {backend!r}"
+        )
+    async for servers in _asyncio_servers(request):
+        yield servers
+
+
+# -- the fixtures ---------------------------------------------------------------
+
+
+@pytest.fixture
+def tcpserver_factory(request: pytest.FixtureRequest) -> ServerFactory:
     """Make scripted servers: ``tcpserver_factory()`` returns one more, listening.
 
-    Every server is verified and closed at teardown.
+    In an asyncio test, ``await tcpserver_factory()``. Every server is verified
+    and closed at teardown; ``tcpserver_factory.stop()`` does it earlier.
     """
-    __tracebackhide__ = True
-    for group in _servers(request):
-        yield TwistedServerFactory(group)
+    servers = _servers_for(request)
+    return servers.factory_class(servers)
 
 
 @pytest.fixture
-def tcpserver(request: pytest.FixtureRequest) -> Iterator[PytestServer]:
+def tcpserver(request: pytest.FixtureRequest) -> PytestServer:
     """A scripted TCP server, listening on 127.0.0.1 when the test starts.
 
-    Declare what the client must do and what the server sends back; await or
-    yield ``tcpserver.join()`` to wait for it. Teardown finishes the script
+    Declare what the client must do and what the server sends back; yield or
+    await ``tcpserver.join()`` to wait for it. Teardown finishes the script
     and fails the test if the client strayed.
     """
-    __tracebackhide__ = True
-    for group in _servers(request):
-        yield group.new()  # type: ignore[misc]
+    return _servers_for(request).new()

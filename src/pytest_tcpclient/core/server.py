@@ -57,7 +57,9 @@ class ScriptedServer:
         timeout: float = DEFAULT_TIMEOUT,
         host: str = "127.0.0.1",
     ) -> None:
-        self.timeout = as_timeout(timeout, "ScriptedServer() argument 'timeout'", 0.0)
+        self.timeout = as_timeout(
+            timeout, "ScriptedServer() argument 'timeout'", DEFAULT_TIMEOUT
+        )
         self.host = host
         self._factory = ScriptFactory(reactor)  # type: ignore[arg-type]
         self._port: IListeningPort | None = reactor.listenTCP(
@@ -196,13 +198,17 @@ class ServerGroup:
         self.servers.append(server)
         return server
 
-    def stop(self, test_failed: bool = False) -> Deferred[None]:
-        """Verify every server, then close them all, pass or fail.
+    def stop(
+        self, test_failed: bool = False, servers: list[ScriptedServer] | None = None
+    ) -> Deferred[None]:
+        """Verify every server (or only ``servers``), then close them, pass or fail.
 
         Fails with the first server's :class:`~.script.ScriptFailure`; the
         failures of the others are added to its details.
         """
-        servers, self.servers = self.servers, []
+        if servers is None:
+            servers = self.servers
+        self.servers = [server for server in self.servers if server not in servers]
         verified = DeferredList(
             [server.verify(test_failed) for server in servers], consumeErrors=True
         )
