@@ -5,19 +5,22 @@ An asyncio test runs on its own event loop, not on pytest-twisted's reactor.
 loop, so the server makes progress whenever the test awaits, whatever global
 reactor is installed; :func:`release` gives back everything it opened.
 :class:`AwaitableDeferred` lets an asyncio task ``await`` a Deferred.
+:class:`StreamWatch` sees the client side of asyncio stream connections to
+the scripted servers, so ``expect_disconnect`` can check how the client closed.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Generator
+from collections.abc import Callable, Collection, Generator
+from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.asyncioreactor import AsyncioSelectorReactor
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-__all__ = ["AwaitableDeferred", "reactor_on", "release"]
+__all__ = ["AwaitableDeferred", "StreamWatch", "reactor_on", "release"]
 
 
 def reactor_on(loop: asyncio.AbstractEventLoop) -> AsyncioSelectorReactor:
@@ -71,3 +74,124 @@ class AwaitableDeferred(Deferred):  # type: ignore[type-arg]
         return result
 
     __iter__ = __await__  # type: ignore[assignment]
+
+
+SHOWN = 32
+"""How many unread bytes a diagnostic shows."""
+
+
+@dataclass
+class _Stream:
+    """What one client stream did, as seen from the client side."""
+
+    received: int = 0
+    closed: bool = False
+    waited: bool = False
+    unread: bytes = b""
+
+
+class StreamWatch:
+    """Watches the asyncio stream connections a test opens to given ports.
+
+    While installed, ``loop.create_connection`` (which ``asyncio.open_connection``
+    calls) wraps each :class:`asyncio.StreamReaderProtocol` it makes for a
+    connection to one of ``ports()``: it notes whether the client called
+    ``writer.close()``, awaited ``writer.wait_closed()``, and what it left
+    unread. Connections to other ports are untouched. :meth:`check` is the
+    core's ``client_check``.
+    """
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, ports: Callable[[], Collection[int]]
+    ):
+        self._loop = loop
+        self._ports = ports
+        self._streams: dict[tuple[str, int], _Stream] = {}
+        self._original: Any = None
+
+    def install(self) -> None:
+        """Patch the loop's ``create_connection``."""
+        original = self._original = self._loop.create_connection
+
+        async def create_connection(
+            protocol_factory: Callable[[], asyncio.BaseProtocol],
+            host: str | None = None,
+            port: int | None = None,
+            *args: Any,
+            **kwargs: Any,
+        ) -> Any:
+            if port in self._ports():
+                protocol_factory = self._watching(protocol_factory)
+            return await original(protocol_factory, host, port, *args, **kwargs)
+
+        self._patched = create_connection
+        self._loop.create_connection = create_connection  # type: ignore[method-assign]
+
+    def uninstall(self) -> None:
+        """Give the loop back its own ``create_connection``."""
+        if self._loop.__dict__.get("create_connection") is self._patched:
+            del self._loop.create_connection  # type: ignore[method-assign]
+        self._streams.clear()
+
+    def _watching(
+        self, protocol_factory: Callable[[], asyncio.BaseProtocol]
+    ) -> Callable[[], asyncio.BaseProtocol]:
+        def factory() -> asyncio.BaseProtocol:
+            protocol = protocol_factory()
+            if isinstance(protocol, asyncio.StreamReaderProtocol):
+                self._watch(protocol)
+            return protocol
+
+        return factory
+
+    def _watch(self, protocol: asyncio.StreamReaderProtocol) -> None:
+        stream = _Stream()
+        connection_made = protocol.connection_made
+        data_received = protocol.data_received
+        get_close_waiter = protocol._get_close_waiter  # type: ignore[attr-defined]
+
+        def on_connection_made(transport: asyncio.BaseTransport) -> None:
+            host, port = transport.get_extra_info("sockname")[:2]
+            self._streams[host, port] = stream
+            close = transport.close
+
+            def on_close() -> None:
+                if not stream.closed:
+                    stream.closed = True
+                    reader = protocol._stream_reader  # type: ignore[attr-defined]
+                    stream.unread = bytes(reader._buffer) if reader is not None else b""
+                close()
+
+            transport.close = on_close  # type: ignore[method-assign]
+            connection_made(transport)
+
+        def on_data_received(data: bytes) -> None:
+            stream.received += len(data)
+            data_received(data)
+
+        def on_get_close_waiter(writer: asyncio.StreamWriter) -> Any:
+            stream.waited = True
+            return get_close_waiter(writer)
+
+        protocol.connection_made = on_connection_made  # type: ignore[method-assign]
+        protocol.data_received = on_data_received  # type: ignore[method-assign]
+        protocol._get_close_waiter = on_get_close_waiter  # type: ignore[attr-defined]
+
+    def check(self, peer: Any, sent: int) -> str | None:
+        """What was wrong with how the client at ``peer`` closed, if anything.
+
+        ``sent`` is how many bytes the server sent on that connection.
+        """
+        stream = self._streams.pop((peer.host, peer.port), None)
+        if stream is None:
+            return None  # not an asyncio stream client
+        if not stream.closed:
+            return "it did not call writer.close()"
+        unread = sent - (stream.received - len(stream.unread))
+        if unread:
+            shown = stream.unread[:SHOWN]
+            more = " ..." if unread > len(shown) else ""
+            return f"it closed with {unread} unread bytes: {shown!r}{more}"
+        if not stream.waited:
+            return "it did not await writer.wait_closed() after writer.close()"
+        return None

@@ -27,6 +27,7 @@ from twisted.python.failure import Failure
 
 from . import asyncio_bridge, coexistence
 from .core import ScriptedServer, ScriptFailure, ServerGroup
+from .core.protocol import ClientCheck
 
 __all__ = [
     "AsyncioServerFactory",
@@ -194,13 +195,17 @@ class _TestServers:
         request: pytest.FixtureRequest,
         awaitable: Callable[[], Deferred[None]],
         factory_class: type[ServerFactory],
+        client_check: ClientCheck | None = None,
     ) -> None:
         self.awaitable = awaitable
         self.factory_class = factory_class
+        server_class = functools.partial(
+            PytestServer, awaitable=awaitable, client_check=client_check
+        )
         self.group = ServerGroup(
             reactor,
             timeout=_default_timeout(request.config),
-            server_class=functools.partial(PytestServer, awaitable=awaitable),  # type: ignore[arg-type]
+            server_class=server_class,  # type: ignore[arg-type]
         )
 
     def new(self) -> PytestServer:
@@ -259,8 +264,12 @@ async def _asyncio_servers(request: pytest.FixtureRequest) -> AsyncIterator[_Tes
     loop = asyncio.get_running_loop()
     reactor = asyncio_bridge.reactor_on(loop)
     awaitable = functools.partial(asyncio_bridge.AwaitableDeferred, loop)
+    watch = asyncio_bridge.StreamWatch(
+        loop, lambda: {server.service_port for server in servers.group.servers}
+    )
+    servers = _TestServers(reactor, request, awaitable, AsyncioServerFactory, watch.check)
+    watch.install()
     try:
-        servers = _TestServers(reactor, request, awaitable, AsyncioServerFactory)
         yield servers
         outcome: list[object] = []
         stopped = servers.group.stop(_test_failed(request)).addBoth(outcome.append)
@@ -269,6 +278,7 @@ async def _asyncio_servers(request: pytest.FixtureRequest) -> AsyncIterator[_Tes
         await waiter
         _report_teardown(outcome[0])
     finally:
+        watch.uninstall()
         asyncio_bridge.release(reactor)
 
 

@@ -9,23 +9,29 @@ asyncio loop, under trial, or on ``twisted.internet.testing.MemoryReactorClock``
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from twisted.internet.defer import Deferred, gatherResults, succeed
 from twisted.internet.error import ConnectionDone
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.python.failure import Failure
 
 from .script import Action, CancelTimer, Close, Script, StartTimer, Write
 
-__all__ = ["ScriptFactory", "ScriptProtocol"]
+__all__ = ["ClientCheck", "ScriptFactory", "ScriptProtocol"]
+
+ClientCheck = Callable[[IAddress, int], "str | None"]
+"""Told a client's address and how many bytes the server sent it when the
+client closes; returns what was wrong with how the client closed, or None."""
 
 
 class ScriptProtocol(Protocol):
     """One client connection: reports what the client does to the factory."""
 
     factory: ScriptFactory
+    sent = 0
+    """Bytes the server wrote on this connection."""
 
     def connectionMade(self) -> None:
         self.factory.connected(self)
@@ -46,8 +52,11 @@ class ScriptFactory(Factory):
 
     protocol = ScriptProtocol
 
-    def __init__(self, reactor: IReactorTime) -> None:
+    def __init__(
+        self, reactor: IReactorTime, client_check: ClientCheck | None = None
+    ) -> None:
         self.reactor = reactor
+        self.client_check = client_check
         self.script = Script()
         self.connections: dict[ScriptProtocol, list[Deferred[None]]] = {}
         self.failure_reported = False
@@ -62,7 +71,10 @@ class ScriptFactory(Factory):
 
     def disconnected(self, protocol: ScriptProtocol, clean: bool) -> None:
         waiting = self.connections.pop(protocol)
-        self.perform(self.script.connection_lost(protocol, clean))
+        problem = None
+        if self.client_check is not None:
+            problem = self.client_check(protocol.transport.getPeer(), protocol.sent)
+        self.perform(self.script.connection_lost(protocol, clean, problem))
         for deferred in waiting:
             deferred.callback(None)
 
@@ -72,6 +84,7 @@ class ScriptFactory(Factory):
         """Carry out the script's actions, then wake whoever waits on it."""
         for action in actions:
             if isinstance(action, Write):
+                action.connection.sent += len(action.data)
                 action.connection.transport.write(action.data)
             elif isinstance(action, Close):
                 action.connection.transport.loseConnection()

@@ -122,6 +122,7 @@ class _Connected:
 @dataclass(frozen=True)
 class _Closed:
     clean: bool
+    problem: str | None = None
 
 
 class _State(enum.Enum):
@@ -257,8 +258,15 @@ class Script:
         self._inbox.push(data)
         return self._run()
 
-    def connection_lost(self, connection: Connection, clean: bool) -> list[Action]:
-        """``connection`` ended: closed by the client if ``clean``, else reset."""
+    def connection_lost(
+        self, connection: Connection, clean: bool, problem: str | None = None
+    ) -> list[Action]:
+        """``connection`` ended: closed by the client if ``clean``, else reset.
+
+        ``problem``, if given, is what the driver knows was wrong with the way
+        the client closed (for instance, it left bytes unread); it fails an
+        :class:`~.steps.ExpectDisconnect` waiting for this close.
+        """
         self._open.remove(connection)
         if connection == self._closing:
             self._closing = None
@@ -268,7 +276,7 @@ class Script:
         self.transcript.event(
             "client closed the connection" if clean else "connection reset"
         )
-        self._inbox.push(_Closed(clean))
+        self._inbox.push(_Closed(clean, problem))
         return self._run()
 
     def timed_out(self) -> list[Action]:
@@ -383,6 +391,12 @@ class Script:
                 f"{show_bytes(self._inbox.peek_bytes(1 << 20))}"
             )
         assert isinstance(head, _Closed)
+        if head.problem is not None:
+            reset = "" if head.clean else " (the connection was reset)"
+            raise _Failed(
+                f"Expected the client to close the connection cleanly, "
+                f"but {head.problem}{reset}"
+            )
         if not head.clean:
             raise _Failed(
                 "Expected the client to close the connection, but the connection was reset"

@@ -12,7 +12,7 @@ from twisted.internet.interfaces import IListeningPort, IReactorTCP
 from twisted.python.failure import Failure
 
 from .arguments import BytesLike, as_bytes, as_timeout
-from .protocol import ScriptFactory
+from .protocol import ClientCheck, ScriptFactory
 from .script import ScriptFailure
 from .steps import (
     Disconnect,
@@ -48,6 +48,8 @@ class ScriptedServer:
     :param reactor: the reactor to listen and keep time on.
     :param timeout: seconds a step waits when its own ``timeout`` is not given.
     :param host: the address to listen on.
+    :param client_check: asked, when a client closes, what was wrong with how
+        it closed (a layer that sees the client side can tell).
     """
 
     def __init__(
@@ -56,12 +58,13 @@ class ScriptedServer:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         host: str = "127.0.0.1",
+        client_check: ClientCheck | None = None,
     ) -> None:
         self.timeout = as_timeout(
             timeout, "ScriptedServer() argument 'timeout'", DEFAULT_TIMEOUT
         )
         self.host = host
-        self._factory = ScriptFactory(reactor)  # type: ignore[arg-type]
+        self._factory = ScriptFactory(reactor, client_check)  # type: ignore[arg-type]
         self._port: IListeningPort | None = reactor.listenTCP(
             0, self._factory, interface=host
         )
