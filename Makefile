@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Subprocesses (pytester runs) inherit this and write their data beside ours.
+COVER := COVERAGE_FILE=$(CURDIR)/.coverage COVERAGE_RCFILE=$(CURDIR)/pyproject.toml
 
 .PHONY: demo test lint bench wheel clean
 
@@ -22,8 +24,8 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check src tests examples bench
 	rm -f .coverage .coverage.*
-	COVERAGE_PROCESS_START=$(CURDIR)/pyproject.toml $(BIN)/python -m coverage run -m pytest --reactor=default
-	COVERAGE_PROCESS_START=$(CURDIR)/pyproject.toml $(BIN)/python -m coverage run -m pytest --reactor=asyncio
+	$(COVER) $(BIN)/python -m coverage run -m pytest --reactor=default
+	$(COVER) $(BIN)/python -m coverage run -m pytest --reactor=asyncio
 	$(BIN)/python -m coverage combine -q
 	$(BIN)/python -m coverage report
 

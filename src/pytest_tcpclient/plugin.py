@@ -92,9 +92,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
 
 
 def _test_failed(request: pytest.FixtureRequest) -> bool:
-    """Whether the test body failed, or never ran."""
+    """Whether the test body did not pass: it failed, was skipped, or never ran."""
     report = request.node.stash.get(_CALL_REPORT, None)
-    return report is None or report.failed
+    return report is None or not report.passed
 
 
 # -- failures as pytest reports them ------------------------------------------
