@@ -125,7 +125,12 @@ class ScriptFactory(Factory):
                 deferred.errback(Failure(failure))
 
     def close(self) -> Deferred[None]:
-        """Cancel the timer and abort every connection; fires once all are gone."""
+        """Stop the script, cancel the timer and abort every connection.
+
+        A step still pending fails, so nobody waits on it forever. The
+        Deferred fires once every connection is gone.
+        """
+        self.perform(self.script.stop())
         self._cancel_timer()
         pending: list[Deferred[None]] = []
         for protocol, waiting in list(self.connections.items()):

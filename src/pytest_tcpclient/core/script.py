@@ -238,7 +238,8 @@ class Script:
         self._open.append(connection)
         if self.failure is not None:
             return [Close(connection)]
-        if len(self._open) > 1:
+        # A connection that disconnect() is closing does not count as open.
+        if len([c for c in self._open if c != self._closing]) > 1:
             return self._fail(
                 _Failed(
                     "Expected one connection at a time, "
@@ -278,6 +279,13 @@ class Script:
         )
         self._inbox.push(_Closed(clean, problem))
         return self._run()
+
+    def stop(self) -> list[Action]:
+        """The server stops: a step still pending fails, so no wait is left open."""
+        if self.failure is not None or self._index >= len(self.steps):
+            return []
+        step = self.steps[self._index]
+        return self._fail(_Failed(f"The server stopped before {step} was done"))
 
     def timed_out(self) -> list[Action]:
         """The timer started last ran out."""
