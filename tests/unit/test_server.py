@@ -578,7 +578,8 @@ def test_close_fails_a_pending_join_instead_of_leaving_it_forever(server):
     server.expect_connect()
     joined = server.join()
     server.close()
-    assert failure_of(joined).summary == "The server stopped before expect_connect() was done"
+    summary = failure_of(joined).summary
+    assert summary == "The server stopped before expect_connect() was done"
 
 
 def test_close_reports_the_pending_step_not_the_abort_it_causes(server, connect):
