@@ -1,0 +1,23 @@
+"""A failing test: the client opens a second connection while the first is open.
+
+A server accepts one connection at a time. Use tcpserver_factory for more.
+
+Outcome: failed
+Failure: Expected one connection at a time, but the client opened a second one while the first was open
+"""  # noqa: E501 (the diagnostic is one line)
+
+import pytest_twisted
+from clients import connect
+
+
+@pytest_twisted.ensureDeferred
+async def test_second_connection(tcpserver):
+    tcpserver.expect_connect()
+    tcpserver.expect_bytes(b"Hello, server!")
+    tcpserver.expect_disconnect()
+
+    # The client connects twice, as a client with a careless retry might.
+    await connect(tcpserver.service_port)
+    await connect(tcpserver.service_port)
+
+    await tcpserver.join()

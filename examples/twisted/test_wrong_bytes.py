@@ -1,0 +1,25 @@
+"""A failing test: the client sends other bytes than the server expects.
+
+The test fails as soon as the bytes cannot match, not at the step's timeout,
+and the diagnostic shows where they first differ.
+
+Outcome: failed
+Failure: Expected b'Hi, server!' but received b'Hi, there!' (first difference at offset 4)
+"""
+
+import pytest_twisted
+from clients import connect
+
+
+@pytest_twisted.ensureDeferred
+async def test_wrong_bytes(tcpserver):
+    tcpserver.expect_connect()
+    tcpserver.expect_bytes(b"Hi, server!")
+    tcpserver.send_bytes(b"Hi, client!")
+    tcpserver.expect_disconnect()
+
+    # The client greets the server with the wrong words.
+    client = await connect(tcpserver.service_port)
+    client.transport.write(b"Hi, there!")
+
+    await tcpserver.join()
