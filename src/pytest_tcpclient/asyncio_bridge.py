@@ -12,6 +12,7 @@ the scripted servers, so ``expect_disconnect`` can check how the client closed.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable, Collection, Generator
 from dataclasses import dataclass
 from typing import Any
@@ -76,6 +77,22 @@ class AwaitableDeferred(Deferred):  # type: ignore[type-arg]
     __iter__ = __await__  # type: ignore[assignment]
 
 
+def _called_from_finalizer(depth: int = 3) -> bool:
+    """Whether a ``__del__`` is among the few callers above the caller.
+
+    StreamWriter's finalizer closes the transport through its own close(); that
+    close is the garbage collector's, not the client's.
+    """
+    frame = sys._getframe(2)
+    for _ in range(depth):
+        if frame is None:
+            return False
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
+
+
 SHOWN = 32
 """How many unread bytes a diagnostic shows."""
 
@@ -86,6 +103,7 @@ class _Stream:
 
     received: int = 0
     closed: bool = False
+    collected: bool = False
     waited: bool = False
     unread: bytes = b""
 
@@ -156,7 +174,9 @@ class StreamWatch:
             close = transport.close
 
             def on_close() -> None:
-                if not stream.closed:
+                if _called_from_finalizer():
+                    stream.collected = True  # StreamWriter.__del__, not the client
+                elif not stream.closed:
                     stream.closed = True
                     reader = protocol._stream_reader  # type: ignore[attr-defined]
                     stream.unread = bytes(reader._buffer) if reader is not None else b""
@@ -186,7 +206,8 @@ class StreamWatch:
         if stream is None:
             return None  # not an asyncio stream client
         if not stream.closed:
-            return "it did not call writer.close()"
+            collected = " (the writer was garbage-collected)" if stream.collected else ""
+            return f"it did not call writer.close(){collected}"
         unread = sent - (stream.received - len(stream.unread))
         if unread:
             shown = stream.unread[:SHOWN]

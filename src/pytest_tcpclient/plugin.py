@@ -241,7 +241,6 @@ def _loop_scope(item: pytest.Item) -> str:
 @pytest.fixture
 def _tcpclient_twisted(request: pytest.FixtureRequest) -> Iterator[_TestServers]:
     """The servers of a test run by pytest-twisted, on its global reactor."""
-    __tracebackhide__ = True
     if not request.config.pluginmanager.has_plugin("twisted"):
         raise pytest.UsageError(
             "tcpserver needs pytest-twisted to run this test, and it is disabled "
