@@ -1,7 +1,8 @@
 """Run every example and check that each behaves as its docstring says.
 
 Each directory under ``examples/`` holds the examples for one way to run tests
-(``twisted/``: pytest-twisted). The module docstring of every example ends
+(``twisted/``: pytest-twisted; ``asyncio/``: pytest-asyncio; ``trial/``: the
+trial runner). The module docstring of every example ends
 with what it should do, read here and by the test suite:
 
     Outcome: passed
@@ -128,7 +129,49 @@ def first_line(message: str) -> str:
     return text.partition("\n")[0].removeprefix("Failed: ")
 
 
-RUNNERS: dict[str, Runner] = {}
+TRIAL_WORDS = {"OK": "passed", "FAILURE": "failed", "ERROR": "error"}
+
+
+def run_trial(directory: Path, reactor: str) -> Run:
+    """Run ``directory`` with trial in a subprocess, as a trial user does."""
+    modules = [path.stem for path in example_files(directory)]
+    command = [sys.executable, "-m", "twisted.trial", f"--reactor={reactor}"]
+    command += ["--reporter=bwverbose", *modules]
+    env = {**os.environ, "PYTHONPATH": str(directory)}  # the examples import clients
+    with tempfile.TemporaryDirectory() as scratch:  # trial writes _trial_temp there
+        done = subprocess.run(
+            command,
+            cwd=scratch,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    return Run(done.stdout, trial_outcomes(done.stdout))
+
+
+def trial_outcomes(output: str) -> dict[str, list[Outcome]]:
+    """The outcome of every test of a trial ``bwverbose`` report, by module name.
+
+    Each test has a line ``module.Class.test ... [OK]`` (or ``[FAILURE]``,
+    ``[ERROR]``); each failure a block between lines of 79 ``=`` that ends
+    with the ids of its tests, the diagnostic after the exception's name.
+    """
+    failures: dict[str, str] = {}
+    for block in output.split("=" * 79)[1:]:
+        lines = block.strip().splitlines()
+        raised = next((line for line in lines if re.match(r"[\w.]+: ", line)), "")
+        for line in lines:
+            failures.setdefault(line, raised.partition(": ")[2])
+    outcomes: dict[str, list[Outcome]] = {}
+    for test, word in re.findall(r"^([\w.]+) \.\.\. \[(\w+)\]", output, re.MULTILINE):
+        outcome = TRIAL_WORDS.get(word, word.lower())
+        failure = None if outcome == "passed" else failures.get(test)
+        outcomes.setdefault(test.split(".")[0], []).append(Outcome(outcome, failure))
+    return outcomes
+
+
+RUNNERS: dict[str, Runner] = {"trial": run_trial}
 """The runner of each directory that pytest does not run, by directory name."""
 
 

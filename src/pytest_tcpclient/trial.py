@@ -1,0 +1,202 @@
+"""The trial face of the scripted server: a TestCase and a mixin.
+
+For tests written with ``twisted.trial.unittest.TestCase`` and run by
+``trial`` or by pytest. It is a thin layer over :mod:`pytest_tcpclient.core`:
+
+- :class:`TCPServerMixin` gives each test ``self.tcpserver``, a listening
+  :class:`TrialServer`, and ``self.tcpserver_factory()`` for more of them, on
+  the reactor trial runs;
+- ``join()`` fails with the test case's ``failureException``, so a script
+  failure is a test failure, with the core's diagnostic as its message;
+- after each test a cleanup verifies every server as the pytest fixture's
+  teardown does, then closes them all, pass or fail, so trial's reactor is
+  left clean. What it finds is reported as a failure of the test too.
+
+:class:`TCPServerTestCase` is the mixin on trial's own ``TestCase``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
+from twisted.trial import unittest
+from twisted.trial.itrial import IReporter
+from zope.interface import implementer
+
+from .core import DEFAULT_TIMEOUT, ScriptedServer, ScriptFailure, ServerGroup
+
+__all__ = ["ServerFactory", "TCPServerMixin", "TCPServerTestCase", "TrialServer"]
+
+
+def _as_test_failure(
+    failure: Failure, exception: Callable[[str], BaseException]
+) -> Failure:
+    """Errback: a script failure becomes ``exception(message)``, other failures pass.
+
+    The new exception carries no traceback, so trial shows the test's own line
+    (a ``yield`` or ``await`` of ``join()``), not the core's internals.
+    """
+    failure.trap(ScriptFailure)
+    return Failure(exception(str(failure.value)))
+
+
+class TrialServer(ScriptedServer):
+    """A :class:`~pytest_tcpclient.core.ScriptedServer` whose :meth:`join`
+    fails with ``failure_exception`` (a test case's ``failureException``).
+
+    :param failure_exception: makes the exception of a script failure from
+        its diagnostic.
+    """
+
+    def __init__(
+        self,
+        reactor: Any,
+        *,
+        failure_exception: Callable[[str], BaseException] = unittest.FailTest,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(reactor, **kwargs)
+        self._failure_exception = failure_exception
+
+    def join(self) -> Deferred[None]:
+        """Return a Deferred that fires when every step declared so far is done.
+
+        It fails with ``failure_exception(diagnostic)`` as soon as the client
+        strays from the script.
+        """
+        return super().join().addErrback(_as_test_failure, self._failure_exception)
+
+
+class ServerFactory:
+    """``self.tcpserver_factory``: call it for one more listening server.
+
+    ``stop()`` verifies and closes every server it made so far and returns a
+    Deferred of the outcome, as the pytest fixture's does.
+    """
+
+    def __init__(
+        self, group: ServerGroup, failure_exception: Callable[[str], BaseException]
+    ) -> None:
+        self._group = group
+        self._failure_exception = failure_exception
+        self._made: list[ScriptedServer] = []
+
+    def __call__(self) -> TrialServer:
+        """One more server, listening at once on its own port."""
+        server = self._group.new()
+        self._made.append(server)
+        return server  # type: ignore[return-value]
+
+    def stop(self) -> Deferred[None]:
+        """Verify and close every server made so far."""
+        made, self._made = self._made, []
+        stopped = self._group.stop(servers=made)
+        return stopped.addErrback(_as_test_failure, self._failure_exception)
+
+
+@implementer(IReporter)
+class _Reporter:
+    """The result a :class:`TCPServerMixin` test reports to: ``reporter``, but
+    the script failures that the check after the test raises, which trial
+    reports as errors like any error of a cleanup, are reported as failures.
+
+    It also notes whether the test has already gone wrong (failed, erred or
+    was skipped), so that the check does not wait for a script that the test
+    will not finish.
+    """
+
+    def __init__(self, reporter: Any) -> None:
+        self._reporter = reporter
+        self.went_wrong = False
+        self.script_failures: list[BaseException] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._reporter, name)
+
+    def _report(self, method: str, test: object, *args: Any) -> None:
+        self.went_wrong = True
+        getattr(self._reporter, method)(test, *args)
+
+    def addError(self, test: object, error: Any) -> None:
+        exception = error.value if isinstance(error, Failure) else error[1]
+        ours = any(exception is failure for failure in self.script_failures)
+        self._report("addFailure" if ours else "addError", test, error)
+
+    def addFailure(self, test: object, *args: Any) -> None:
+        self._report("addFailure", test, *args)
+
+    def addSkip(self, test: object, *args: Any) -> None:
+        self._report("addSkip", test, *args)
+
+    def addExpectedFailure(self, test: object, *args: Any) -> None:
+        self._report("addExpectedFailure", test, *args)
+
+
+class TCPServerMixin:
+    """Scripted servers for a trial test case; put it before the case's base class.
+
+    ``setUp`` makes ``self.tcpserver``, a :class:`TrialServer` already
+    listening, and ``self.tcpserver_factory``, a :class:`ServerFactory` for
+    more, then calls the next ``setUp`` in line; ``tearDown`` is left alone.
+    A cleanup, added before anything the rest of ``setUp`` or the test adds,
+    so it runs after their cleanups, verifies every server and closes it.
+
+    Class attributes: ``tcpserver_timeout``, the default timeout of every
+    step in seconds, and ``tcpserver_host``, the address servers listen on.
+    """
+
+    tcpserver_timeout: float = DEFAULT_TIMEOUT
+    tcpserver_host: str = "127.0.0.1"
+
+    tcpserver: TrialServer
+    tcpserver_factory: ServerFactory
+    _tcpserver_reporter: _Reporter
+
+    # These come from twisted.trial.unittest.TestCase.
+    failureException: type[BaseException]
+    addCleanup: Callable[..., None]
+
+    def run(self, result: Any) -> None:
+        """Run the test, reporting its script failures as failures."""
+        reporter = IReporter(result, None) or unittest.PyUnitResultAdapter(result)
+        self._tcpserver_reporter = _Reporter(reporter)
+        try:
+            super().run(self._tcpserver_reporter)  # type: ignore[misc]
+        finally:
+            del self._tcpserver_reporter
+
+    def setUp(self) -> Any:
+        """Start ``self.tcpserver``, then run the next ``setUp`` in line."""
+        from twisted.internet import reactor  # the one trial installed
+
+        group = ServerGroup(
+            reactor,  # type: ignore[arg-type]
+            timeout=self.tcpserver_timeout,
+            host=self.tcpserver_host,
+            server_class=functools.partial(  # type: ignore[arg-type]
+                TrialServer, failure_exception=self.failureException
+            ),
+        )
+        self.addCleanup(self._tcpserver_stop, group)
+        self.tcpserver_factory = ServerFactory(group, self.failureException)
+        self.tcpserver = group.new()  # type: ignore[assignment]
+        return super().setUp()  # type: ignore[misc]
+
+    def _tcpserver_stop(self, group: ServerGroup) -> Deferred[None]:
+        """Verify every server as the pytest fixture's teardown does; close them."""
+        reporter = self._tcpserver_reporter
+
+        def failed(failure: Failure) -> Failure:
+            converted = _as_test_failure(failure, self.failureException)
+            reporter.script_failures.append(converted.value)
+            return converted
+
+        return group.stop(reporter.went_wrong).addErrback(failed)
+
+
+class TCPServerTestCase(TCPServerMixin, unittest.TestCase):
+    """A trial ``TestCase`` with ``self.tcpserver`` and ``self.tcpserver_factory``."""
