@@ -26,14 +26,13 @@ from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from . import asyncio_bridge, coexistence
-from .core import ScriptedServer, ScriptFailure, ServerGroup
+from .core import ScriptedServer, ScriptFailure, ServerFactory, ServerGroup
 from .core.protocol import ClientCheck
 
 __all__ = [
     "AsyncioServerFactory",
     "JoinDeferred",
     "PytestServer",
-    "ServerFactory",
     "as_pytest_failure",
 ]
 
@@ -155,35 +154,12 @@ class PytestServer(ScriptedServer):
         return _reporting(super().join(), self._awaitable())
 
 
-class ServerFactory:
-    """The ``tcpserver_factory`` fixture: call it for one more listening server.
-
-    ``stop()`` verifies and closes every server it made so far and returns a
-    Deferred of the outcome.
-    """
-
-    def __init__(self, servers: _TestServers) -> None:
-        self._servers = servers
-        self._made: list[ScriptedServer] = []
-
-    def __call__(self) -> PytestServer:
-        server = self._servers.new()
-        self._made.append(server)
-        return server
-
-    def stop(self) -> Deferred[None]:
-        """Verify and close every server made so far."""
-        made, self._made = self._made, []
-        stopped = self._servers.group.stop(servers=made)
-        return _reporting(stopped, self._servers.awaitable())
-
-
 class AsyncioServerFactory(ServerFactory):
     """``tcpserver_factory`` in an asyncio test: ``server = await tcpserver_factory()``
     and ``await tcpserver_factory.stop()``, as in the asyncio-only plugin."""
 
     async def __call__(self) -> PytestServer:  # type: ignore[override]
-        return super().__call__()
+        return super().__call__()  # type: ignore[return-value]
 
 
 class _TestServers:
@@ -210,6 +186,12 @@ class _TestServers:
 
     def new(self) -> PytestServer:
         return self.group.new()  # type: ignore[return-value]
+
+    def factory(self) -> ServerFactory:
+        """The value of ``tcpserver_factory``."""
+        return self.factory_class(
+            self.group, lambda stopped: _reporting(stopped, self.awaitable())
+        )
 
 
 # -- where a test's servers run ------------------------------------------------
@@ -328,8 +310,7 @@ def tcpserver_factory(request: pytest.FixtureRequest) -> ServerFactory:
     In an asyncio test, ``await tcpserver_factory()``. Every server is verified
     and closed at teardown; ``tcpserver_factory.stop()`` does it earlier.
     """
-    servers = _servers_for(request)
-    return servers.factory_class(servers)
+    return _servers_for(request).factory()
 
 
 @pytest.fixture

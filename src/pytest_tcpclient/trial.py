@@ -27,9 +27,15 @@ from twisted.trial import unittest
 from twisted.trial.itrial import IReporter
 from zope.interface import implementer
 
-from .core import DEFAULT_TIMEOUT, ScriptedServer, ScriptFailure, ServerGroup
+from .core import (
+    DEFAULT_TIMEOUT,
+    ScriptedServer,
+    ScriptFailure,
+    ServerFactory,
+    ServerGroup,
+)
 
-__all__ = ["ServerFactory", "TCPServerMixin", "TCPServerTestCase", "TrialServer"]
+__all__ = ["TCPServerMixin", "TCPServerTestCase", "TrialServer"]
 
 
 def _as_test_failure(
@@ -69,33 +75,6 @@ class TrialServer(ScriptedServer):
         strays from the script.
         """
         return super().join().addErrback(_as_test_failure, self._failure_exception)
-
-
-class ServerFactory:
-    """``self.tcpserver_factory``: call it for one more listening server.
-
-    ``stop()`` verifies and closes every server it made so far and returns a
-    Deferred of the outcome, as the pytest fixture's does.
-    """
-
-    def __init__(
-        self, group: ServerGroup, failure_exception: Callable[[str], BaseException]
-    ) -> None:
-        self._group = group
-        self._failure_exception = failure_exception
-        self._made: list[ScriptedServer] = []
-
-    def __call__(self) -> TrialServer:
-        """One more server, listening at once on its own port."""
-        server = self._group.new()
-        self._made.append(server)
-        return server  # type: ignore[return-value]
-
-    def stop(self) -> Deferred[None]:
-        """Verify and close every server made so far."""
-        made, self._made = self._made, []
-        stopped = self._group.stop(servers=made)
-        return stopped.addErrback(_as_test_failure, self._failure_exception)
 
 
 @implementer(IReporter)
@@ -140,8 +119,9 @@ class TCPServerMixin:
     """Scripted servers for a trial test case; put it before the case's base class.
 
     ``setUp`` makes ``self.tcpserver``, a :class:`TrialServer` already
-    listening, and ``self.tcpserver_factory``, a :class:`ServerFactory` for
-    more, then calls the next ``setUp`` in line; ``tearDown`` is left alone.
+    listening, and ``self.tcpserver_factory``, a
+    :class:`~pytest_tcpclient.core.ServerFactory` for more, then calls the
+    next ``setUp`` in line; ``tearDown`` is left alone.
     A cleanup, added before anything the rest of ``setUp`` or the test adds,
     so it runs after their cleanups, verifies every server and closes it.
 
@@ -182,7 +162,10 @@ class TCPServerMixin:
             ),
         )
         self.addCleanup(self._tcpserver_stop, group)
-        self.tcpserver_factory = ServerFactory(group, self.failureException)
+        self.tcpserver_factory = ServerFactory(
+            group,
+            lambda stopped: stopped.addErrback(_as_test_failure, self.failureException),
+        )
         self.tcpserver = group.new()  # type: ignore[assignment]
         return super().setUp()  # type: ignore[misc]
 

@@ -11,12 +11,19 @@ global reactor: every entry point takes the reactor to run on.
 """
 
 from .script import ScriptFailure
-from .server import DEFAULT_TIMEOUT, ScriptedServer, ServerGroup, ServerStopped
+from .server import (
+    DEFAULT_TIMEOUT,
+    ScriptedServer,
+    ServerFactory,
+    ServerGroup,
+    ServerStopped,
+)
 
 __all__ = [
     "DEFAULT_TIMEOUT",
     "ScriptFailure",
     "ScriptedServer",
+    "ServerFactory",
     "ServerGroup",
     "ServerStopped",
 ]

@@ -7,6 +7,8 @@ and turns each call into a step. It needs only a reactor, passed in.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from twisted.internet.defer import Deferred, DeferredList, fail, succeed
 from twisted.internet.interfaces import IListeningPort, IReactorTCP
 from twisted.python.failure import Failure
@@ -26,7 +28,13 @@ from .steps import (
     Step,
 )
 
-__all__ = ["DEFAULT_TIMEOUT", "ScriptedServer", "ServerGroup", "ServerStopped"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "ScriptedServer",
+    "ServerFactory",
+    "ServerGroup",
+    "ServerStopped",
+]
 
 DEFAULT_TIMEOUT = 1.0
 """Seconds a step waits for the client unless told otherwise."""
@@ -226,6 +234,35 @@ class ServerGroup:
             return closed.addCallback(lambda _: _combine(failures))
 
         return verified.addCallback(close)
+
+
+class ServerFactory:
+    """What a test calls for one more server: ``factory()``, then ``factory.stop()``.
+
+    :param group: the group the servers are made in (and closed with at teardown).
+    :param report: turns the Deferred of :meth:`stop` into what the layer hands
+        the test (one that fails with the layer's own failure, for instance).
+    """
+
+    def __init__(
+        self,
+        group: ServerGroup,
+        report: Callable[[Deferred[None]], Deferred[None]] = lambda stopped: stopped,
+    ) -> None:
+        self._group = group
+        self._report = report
+        self._made: list[ScriptedServer] = []
+
+    def __call__(self) -> ScriptedServer:
+        """One more server, listening at once on its own port."""
+        server = self._group.new()
+        self._made.append(server)
+        return server
+
+    def stop(self) -> Deferred[None]:
+        """Verify and close every server made so far; a Deferred of the outcome."""
+        made, self._made = self._made, []
+        return self._report(self._group.stop(servers=made))
 
 
 def _combine(failures: list[object]) -> Failure | None:
