@@ -58,6 +58,10 @@ class AwaitableDeferred(Deferred):  # type: ignore[type-arg]
 
     def __await__(self) -> Generator[Any, None, Any]:  # type: ignore[override]
         __tracebackhide__ = True
+        if not self.called and asyncio.get_running_loop() is not self.loop:
+            raise RuntimeError(
+                "awaited on another event loop than the one the server runs on"
+            )
         outcome: list[object] = []
         settled = self.loop.create_future()
 
@@ -211,6 +215,11 @@ class StreamWatch:
         unread = sent - (stream.received - len(stream.unread))
         if unread:
             shown = stream.unread[:SHOWN]
+            if not shown:
+                return (
+                    f"it closed with {unread} unread bytes, "
+                    "none of which reached its reader"
+                )
             more = " ..." if unread > len(shown) else ""
             return f"it closed with {unread} unread bytes: {shown!r}{more}"
         if not stream.waited:

@@ -199,11 +199,16 @@ class _TestServers:
 
 def _servers_for(request: pytest.FixtureRequest) -> _TestServers:
     item = request.node
+    anyio = "anyio_backend" in item.fixturenames
     if coexistence.is_pytest_asyncio_test(item):
+        if anyio:
+            raise pytest.UsageError(
+                f"{item.nodeid} is claimed by both pytest-asyncio (auto mode) and "
+                "anyio, which run it and its fixtures on different loops: use "
+                "pytest-asyncio's strict mode, or one of the two"
+            )
         return request.getfixturevalue(f"_tcpclient_asyncio_{_loop_scope(item)}")
-    if "anyio_backend" in item.fixturenames and inspect.iscoroutinefunction(
-        getattr(item, "obj", None)
-    ):
+    if anyio and inspect.iscoroutinefunction(getattr(item, "obj", None)):
         return request.getfixturevalue("_tcpclient_anyio")
     return request.getfixturevalue("_tcpclient_twisted")
 

@@ -591,9 +591,7 @@ def test_close_reports_the_pending_step_not_the_abort_it_causes(server, connect)
     assert failure.summary == "The server stopped before expect_bytes(b'x') was done"
 
 
-def test_a_reconnect_while_disconnect_flushes_is_not_a_second_connection(
-    server, connect
-):
+def test_a_reconnect_while_disconnect_flushes_is_not_a_second_connection(server, connect):
     server.expect_connect()
     server.disconnect()
     server.expect_connect()
