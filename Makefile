@@ -22,7 +22,7 @@ demo: $(STAMP)
 
 ## test: lint, then the whole suite under both pytest-twisted reactors, with branch coverage
 test: $(STAMP)
-	$(BIN)/ruff check src tests examples bench
+	$(BIN)/ruff check .
 	rm -f .coverage .coverage.*
 	$(COVER) $(BIN)/python -m coverage run -m pytest --reactor=default
 	$(COVER) $(BIN)/python -m coverage run -m pytest --reactor=asyncio
@@ -30,8 +30,8 @@ test: $(STAMP)
 	$(BIN)/python -m coverage report
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests examples bench
-	$(BIN)/ruff format --check src tests examples bench
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 ## bench: the plugin against raw Twisted and raw asyncio, side by side
 bench: $(STAMP)
