@@ -9,6 +9,7 @@ asyncio loop, under trial, or on ``twisted.internet.testing.MemoryReactorClock``
 
 from __future__ import annotations
 
+from bisect import insort
 from collections.abc import Callable, Iterable
 
 from twisted.internet.defer import Deferred, gatherResults, succeed
@@ -61,7 +62,7 @@ class ScriptFactory(Factory):
         self.connections: dict[ScriptProtocol, list[Deferred[None]]] = {}
         self.failure_reported = False
         self._timer: IDelayedCall | None = None
-        self._waiters: list[tuple[int, Deferred[None]]] = []
+        self._waiters: list[tuple[int, Deferred[None]]] = []  # fewest steps first
 
     # -- called by the protocol --------------------------------------------
 
@@ -81,17 +82,36 @@ class ScriptFactory(Factory):
     # -- driving ------------------------------------------------------------
 
     def perform(self, actions: Iterable[Action]) -> None:
-        """Carry out the script's actions, then wake whoever waits on it."""
-        for action in actions:
-            if isinstance(action, Write):
-                action.connection.sent += len(action.data)
-                action.connection.transport.write(action.data)
-            elif isinstance(action, Close):
-                action.connection.transport.loseConnection()
-            elif isinstance(action, StartTimer):
-                self._timer = self.reactor.callLater(action.seconds, self._timed_out)
-            elif isinstance(action, CancelTimer):
-                self._cancel_timer()
+        """Carry out the script's actions, then wake whoever waits on it.
+
+        A timer cancelled and started again in one batch (a step done, the
+        next one waiting) is moved with ``reset()`` instead: cancelling and
+        making one per step churns the reactor's timer heap, and on an
+        asyncio reactor its loop timer too, on every message.
+        """
+        cancelled: IDelayedCall | None = None  # to cancel unless started again
+        try:
+            for action in actions:
+                if isinstance(action, Write):
+                    action.connection.sent += len(action.data)
+                    action.connection.transport.write(action.data)
+                elif isinstance(action, Close):
+                    action.connection.transport.loseConnection()
+                elif isinstance(action, StartTimer):
+                    if cancelled is not None:
+                        cancelled.reset(action.seconds)
+                        self._timer, cancelled = cancelled, None
+                    else:
+                        self._timer = self.reactor.callLater(
+                            action.seconds, self._timed_out
+                        )
+                elif isinstance(action, CancelTimer):
+                    if self._timer is not None and self._timer.active():
+                        cancelled = self._timer
+                    self._timer = None
+        finally:
+            if cancelled is not None:
+                cancelled.cancel()
         self._wake()
 
     def _timed_out(self) -> None:
@@ -107,17 +127,17 @@ class ScriptFactory(Factory):
     def when_done(self, steps: int) -> Deferred[None]:
         """A Deferred that fires once ``steps`` steps are done."""
         deferred: Deferred[None] = Deferred()
-        self._waiters.append((steps, deferred))
+        insort(self._waiters, (steps, deferred), key=lambda waiter: waiter[0])
         self._wake()
         return deferred
 
     def _wake(self) -> None:
-        failure, done = self.script.failure, self.script.completed
-        ready = [w for w in self._waiters if failure is not None or w[0] <= done]
-        if not ready:
-            return
-        self._waiters = [w for w in self._waiters if w not in ready]
-        for _, deferred in ready:
+        waiters = self._waiters
+        while waiters:
+            failure = self.script.failure
+            if failure is None and waiters[0][0] > self.script.completed:
+                return
+            _, deferred = waiters.pop(0)
             if failure is None:
                 deferred.callback(None)
             else:

@@ -144,12 +144,12 @@ class _Inbox:
     def push(self, item: _Connected | _Closed | bytes) -> None:
         self._items.append(item)
 
-    def head(self) -> _Connected | _Closed | memoryview | None:
-        """The oldest event; bytes are returned as a view of what is unread."""
+    def head(self) -> _Connected | _Closed | bytes | memoryview | None:
+        """The oldest event; bytes partly read come as a view of the rest."""
         if not self._items:
             return None
         item = self._items[0]
-        if isinstance(item, bytes):
+        if isinstance(item, bytes) and self._offset:
             return memoryview(item)[self._offset :]
         return item
 
@@ -230,6 +230,9 @@ class Script:
             self._declared_state = _State.OPEN
         elif isinstance(step, (ExpectDisconnect, Disconnect)):
             self._declared_state = _State.CLOSED
+        if self._index < len(self.steps) - 1:
+            # An earlier step is waiting, and nothing it waits for has come.
+            return []
         return self._run()
 
     def connection_made(self, connection: Connection) -> list[Action]:
@@ -337,31 +340,31 @@ class Script:
 
     def _try(self, step: Step) -> bool:
         """Advance ``step`` with what the inbox holds; True once it is done."""
-        if isinstance(step, ExpectConnect):
-            return self._expect_connect()
-        if isinstance(step, End):
-            return self._end()
-        self._need_connection(step)
-        if isinstance(step, ExpectBytes):
-            return self._expect_bytes(step)
-        if isinstance(step, ExpectFrame):
-            return self._expect_frame(step)
-        if isinstance(step, ExpectDisconnect):
-            return self._expect_disconnect()
-        if isinstance(step, SendBytes):
-            self._write(step.data)
-        elif isinstance(step, SendFrame):
-            self._write(_HEADER.pack(len(step.payload)))
-            self._write(step.payload)
-        elif isinstance(step, Disconnect):
-            self.transcript.event("server closed the connection")
-            self._actions.append(Close(self._active))
-            self._closing, self._active = self._active, None
-            self._state = _State.CLOSED
-            self._inbox.clear()  # what the client sent unread goes with it
+        kind = type(step)
+        if kind is not ExpectConnect and kind is not End:
+            self._need_connection(step)
+        return self._steps[kind](self, step)
+
+    def _send_bytes(self, step: SendBytes) -> bool:
+        self._write(step.data)
+        return True
+
+    def _send_frame(self, step: SendFrame) -> bool:
+        self._write(_HEADER.pack(len(step.payload)))
+        self._write(step.payload)
+        return True
+
+    def _disconnect(self, step: Disconnect) -> bool:
+        self.transcript.event("server closed the connection")
+        self._actions.append(Close(self._active))
+        self._closing, self._active = self._active, None
+        self._state = _State.CLOSED
+        self._inbox.clear()  # what the client sent unread goes with it
         return True
 
     def _need_connection(self, step: Step) -> None:
+        if self._state is _State.OPEN:
+            return
         if self._state is _State.NONE:
             raise _Failed(
                 f"{step} needs a connection, but none was made "
@@ -374,7 +377,7 @@ class Script:
         self.transcript.sent(data)
         self._actions.append(Write(self._active, data))
 
-    def _expect_connect(self) -> bool:
+    def _expect_connect(self, step: ExpectConnect) -> bool:
         if self._state is _State.OPEN:
             raise _Failed(
                 "expect_connect() while a connection is open "
@@ -389,11 +392,11 @@ class Script:
         self._state = _State.OPEN
         return True
 
-    def _expect_disconnect(self) -> bool:
+    def _expect_disconnect(self, step: ExpectDisconnect) -> bool:
         head = self._inbox.head()
         if head is None:
             return False
-        if isinstance(head, memoryview):
+        if isinstance(head, (bytes, memoryview)):
             raise _Failed(
                 "Expected the client to close the connection, but it sent "
                 f"{show_bytes(self._inbox.peek_bytes(1 << 20))}"
@@ -414,7 +417,7 @@ class Script:
         self._active = None
         return True
 
-    def _end(self) -> bool:
+    def _end(self, step: End) -> bool:
         # Teardown declared a close before this step, so only a new connection
         # can be waiting here.
         if self._inbox.head() is None:
@@ -522,6 +525,19 @@ class Script:
         if isinstance(step, ExpectConnect):
             return _Failed("Timed out waiting for a connection")
         return _Failed("Timed out waiting for the client to close the connection")
+
+
+Script._steps = {
+    ExpectConnect: Script._expect_connect,
+    ExpectBytes: Script._expect_bytes,
+    ExpectFrame: Script._expect_frame,
+    ExpectDisconnect: Script._expect_disconnect,
+    SendBytes: Script._send_bytes,
+    SendFrame: Script._send_frame,
+    Disconnect: Script._disconnect,
+    End: Script._end,
+}
+"""How to run each kind of step."""
 
 
 class _Mismatch(Exception):

@@ -30,11 +30,11 @@ class _Run:
 
     __slots__ = ("head", "size", "tail", "who")
 
-    def __init__(self, who: str) -> None:
+    def __init__(self, who: str, data: bytes) -> None:
         self.who = who
-        self.head = b""
-        self.tail = b""
-        self.size = 0
+        self.head = data[: HEAD + TAIL]
+        self.tail = data[-TAIL:]
+        self.size = len(data)
 
     def add(self, data: bytes) -> None:
         # The head keeps up to HEAD + TAIL bytes, so a short run is kept whole.
@@ -58,8 +58,7 @@ class Transcript:
     """
 
     def __init__(self, limit: int = 12) -> None:
-        self._lines: deque[str | _Run] = deque()
-        self._limit = limit
+        self._lines: deque[str | _Run] = deque(maxlen=limit)
         self._dropped = 0
 
     def event(self, text: str) -> None:
@@ -76,16 +75,15 @@ class Transcript:
 
     def _bytes(self, who: str, data: bytes) -> None:
         last = self._lines[-1] if self._lines else None
-        if not (isinstance(last, _Run) and last.who == who):
-            last = _Run(who)
-            self._append(last)
-        last.add(data)
+        if isinstance(last, _Run) and last.who == who:
+            last.add(data)
+        else:
+            self._append(_Run(who, data))
 
     def _append(self, line: str | _Run) -> None:
+        if len(self._lines) == self._lines.maxlen:
+            self._dropped += 1  # the deque drops the oldest line
         self._lines.append(line)
-        if len(self._lines) > self._limit:
-            self._lines.popleft()
-            self._dropped += 1
 
     def lines(self) -> list[str]:
         """The transcript as text lines."""
