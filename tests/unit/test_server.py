@@ -574,6 +574,24 @@ def test_close_waits_for_the_connections_to_go(reactor, server):
     assert outcome(closed) is None
 
 
+def test_the_next_step_moves_the_timer_and_counts_from_its_own_start(
+    reactor, server, connect
+):
+    server.expect_connect()
+    server.expect_bytes(b"a")
+    server.expect_bytes(b"b", timeout=2)
+    client = connect()
+    [timer] = reactor.getDelayedCalls()
+    reactor.advance(0.5)
+    client.send(b"a")
+    assert reactor.getDelayedCalls() == [timer]  # moved, not a new one
+    reactor.advance(1.9)
+    joined = server.join()
+    assert outcome(joined) is PENDING
+    reactor.advance(0.1)
+    assert failure_of(joined).summary == "Timed out waiting for b'b'"
+
+
 def test_close_fails_a_pending_join_instead_of_leaving_it_forever(server):
     server.expect_connect()
     joined = server.join()
