@@ -118,12 +118,6 @@ class ScriptFactory(Factory):
         self._timer = None
         self.perform(self.script.timed_out())
 
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            if self._timer.active():
-                self._timer.cancel()
-            self._timer = None
-
     def when_done(self, steps: int) -> Deferred[None]:
         """A Deferred that fires once ``steps`` steps are done."""
         deferred: Deferred[None] = Deferred()
@@ -150,8 +144,7 @@ class ScriptFactory(Factory):
         A step still pending fails, so nobody waits on it forever. The
         Deferred fires once every connection is gone.
         """
-        self.perform(self.script.stop())
-        self._cancel_timer()
+        self.perform(self.script.stop())  # which cancels the timer
         pending: list[Deferred[None]] = []
         for protocol, waiting in list(self.connections.items()):
             deferred: Deferred[None] = Deferred()
