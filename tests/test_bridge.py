@@ -52,3 +52,42 @@ async def test_join_refuses_to_be_awaited_on_another_loop(tcpserver):
     await tcpserver.join()
     writer.close()
     await writer.wait_closed()
+
+
+@pytest.mark.asyncio
+async def test_a_client_may_reconnect_as_soon_as_it_has_closed(tcpserver):
+    rounds = 50
+    for _ in range(rounds):
+        tcpserver.expect_connect()
+        tcpserver.expect_bytes(b"x")
+        tcpserver.expect_disconnect()
+    for _ in range(rounds):
+        _, writer = await asyncio.open_connection(None, tcpserver.service_port)
+        writer.write(b"x")
+        writer.close()
+        await writer.wait_closed()
+    await tcpserver.join()
+
+
+@pytest.mark.asyncio
+async def test_a_half_close_is_the_clients_close(tcpserver):
+    """write_eof() ends what the client sends: the README counts it as its close."""
+    tcpserver.expect_connect()
+    tcpserver.expect_bytes(b"hi")
+    tcpserver.expect_disconnect()
+    reader, writer = await asyncio.open_connection(None, tcpserver.service_port)
+    writer.write(b"hi")
+    writer.write_eof()
+    assert await reader.read() == b""
+    writer.close()
+    await writer.wait_closed()
+    await tcpserver.join()
+
+
+@pytest.mark.asyncio
+async def test_a_failed_join_raises_at_every_await(tcpserver):
+    tcpserver.expect_bytes(b"hi")
+    joined = tcpserver.join()
+    for _ in range(2):
+        with pytest.raises(pytest.fail.Exception, match="needs a connection"):
+            await joined

@@ -202,6 +202,13 @@ TEARDOWN = """
 
 
     @pytest_twisted.ensureDeferred
+    async def test_join_never_awaited(tcpserver):
+        client = await say(tcpserver, b"ho")
+        tcpserver.join()  # forgot to await it: teardown still reports
+        await client.closed  # the server hangs up on the stray client
+
+
+    @pytest_twisted.ensureDeferred
     async def test_client_sends_more(tcpserver):
         client = await say(tcpserver, b"hi, and more")
         client.transport.loseConnection()
@@ -235,6 +242,8 @@ TEARDOWN_FAILURES = {
     "test_nothing_declared_but_a_client_connects": "Expected no connection, "
     "but a client connected",
     "test_two_servers_fail": "Timed out waiting for a connection",
+    "test_join_never_awaited": "Expected b'hi' but received b'ho' "
+    "(first difference at offset 1)",
 }
 
 
@@ -244,7 +253,7 @@ def teardown_run(run_once):
 
 
 def test_teardown_finishes_the_script_and_reports_an_error(teardown_run):
-    teardown_run.result.assert_outcomes(passed=6, failed=1, errors=len(TEARDOWN_FAILURES))
+    teardown_run.result.assert_outcomes(passed=7, failed=1, errors=len(TEARDOWN_FAILURES))
     assert teardown_run.outcome("test_client_hangs_up_after_the_body") == "passed"
     assert teardown_run.outcome("test_nothing_declared_nobody_connects") == "passed"
     for name, first_line in TEARDOWN_FAILURES.items():
@@ -396,3 +405,29 @@ async def test_bad_input_raises_at_the_call_and_the_server_stays_usable(
     with pytest.raises(exception, match=re.escape(f"{method}() argument '{argument}'")):
         getattr(tcpserver, method)(*args, **kwargs)
     await exchange(tcpserver)
+
+
+class _Closing(Protocol):
+    def __init__(self) -> None:
+        self.lost: Deferred[None] = Deferred()
+
+    def connectionLost(self, reason: object = None) -> None:
+        self.lost.callback(None)
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_client_may_reconnect_as_soon_as_it_has_closed(tcpserver):
+    """The server may accept the new connection before it reads the old one's
+    close, in the same reactor turn: that is not a second connection."""
+    rounds = 50
+    for _ in range(rounds):
+        tcpserver.expect_connect()
+        tcpserver.expect_bytes(b"x")
+        tcpserver.expect_disconnect()
+    endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", tcpserver.service_port)
+    for _ in range(rounds):
+        client = yield connectProtocol(endpoint, _Closing())
+        client.transport.write(b"x")
+        client.transport.loseConnection()
+        yield client.lost
+    yield tcpserver.join()

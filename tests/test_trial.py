@@ -387,6 +387,16 @@ class ErrorTests(Tracked):
 
     test_expected_failure_does_not_wait_for_its_script.todo = "a known bug"
 
+    def test_unexpected_success_does_not_wait_for_its_script(self):
+        self.tcpserver.expect_connect(timeout=60)
+
+    test_unexpected_success_does_not_wait_for_its_script.todo = "fixed since"
+
+    def test_failed_test_with_a_pending_join_fails_once(self):
+        self.tcpserver.expect_connect(timeout=60)
+        self.tcpserver.join()  # nobody waits on it when the test fails
+        self.fail("the test failed")
+
 
 class SetUpFailsTests(TCPServerMixin, ProjectTestCase):
     @inlineCallbacks
@@ -461,10 +471,16 @@ def test_unit_cases_end_as_expected(unit_run: UnitRun):
         "test_failed_test_does_not_wait_for_its_script": "FAILURE",
         "test_skipped_test_does_not_wait_for_its_script": "SKIPPED",
         "test_expected_failure_does_not_wait_for_its_script": "TODO",
+        "test_failed_test_with_a_pending_join_fails_once": "FAILURE",
         "test_set_up_fails": "ERROR",
         "test_left_clean": "OK",
     }, unit_run.trial.output
-    summary = "FAILED (skips=1, expectedFailures=1, failures=5, errors=4, successes=5)"
+    # Each failure counted once, and the unexpected success did not wait: it
+    # would have failed on its 60 s step.
+    summary = (
+        "FAILED (skips=1, expectedFailures=1, failures=6, errors=4, "
+        "unexpectedSuccesses=1, successes=5)"
+    )
     assert unit_run.trial.summary == summary
 
 

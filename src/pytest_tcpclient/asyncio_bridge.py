@@ -55,28 +55,31 @@ class AwaitableDeferred(Deferred):  # type: ignore[type-arg]
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__()
         self.loop = loop
+        self._settled: asyncio.Future[None] | None = None
+        self._outcome: object = None
+        self.taken = False
 
     def __await__(self) -> Generator[Any, None, Any]:  # type: ignore[override]
         __tracebackhide__ = True
-        if not self.called and asyncio.get_running_loop() is not self.loop:
-            raise RuntimeError(
-                "awaited on another event loop than the one the server runs on"
-            )
-        outcome: list[object] = []
-        settled = self.loop.create_future()
+        self.taken = True
+        if self._settled is None:
+            if not self.called and asyncio.get_running_loop() is not self.loop:
+                raise RuntimeError(
+                    "awaited on another event loop than the one the server runs on"
+                )
+            self._settled = self.loop.create_future()
+            self.addBoth(self._settle)
+        if not self._settled.done():
+            yield from self._settled
+        if isinstance(self._outcome, Failure):  # every await raises it
+            raise self._outcome.value.with_traceback(self._outcome.tb)
+        return self._outcome
 
-        def settle(result: object) -> None:
-            outcome.append(result)
-            if not settled.done():
-                settled.set_result(None)
-
-        self.addBoth(settle)
-        if not outcome:
-            yield from settled
-        result = outcome[0]
-        if isinstance(result, Failure):
-            raise result.value.with_traceback(result.tb)
-        return result
+    def _settle(self, result: object) -> None:
+        self._outcome = result
+        assert self._settled is not None
+        if not self._settled.done():
+            self._settled.set_result(None)
 
     __iter__ = __await__  # type: ignore[assignment]
 
@@ -107,6 +110,7 @@ class _Stream:
 
     received: int = 0
     closed: bool = False
+    half_closed: bool = False
     collected: bool = False
     waited: bool = False
     unread: bytes = b""
@@ -187,6 +191,13 @@ class StreamWatch:
                 close()
 
             transport.close = on_close  # type: ignore[method-assign]
+            write_eof = transport.write_eof  # type: ignore[attr-defined]
+
+            def on_write_eof() -> None:
+                stream.half_closed = True
+                write_eof()
+
+            transport.write_eof = on_write_eof  # type: ignore[attr-defined]
             connection_made(transport)
 
         def on_data_received(data: bytes) -> None:
@@ -209,6 +220,8 @@ class StreamWatch:
         stream = self._streams.pop((peer.host, peer.port), None)
         if stream is None:
             return None  # not an asyncio stream client
+        if stream.half_closed and not stream.closed:
+            return None  # its write_eof() is its close; it reads the rest after
         if not stream.closed:
             collected = " (the writer was garbage-collected)" if stream.collected else ""
             return f"it did not call writer.close(){collected}"

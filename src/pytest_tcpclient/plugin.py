@@ -28,10 +28,10 @@ from twisted.python.failure import Failure
 from . import asyncio_bridge, coexistence
 from .core import ScriptedServer, ScriptFailure, ServerFactory, ServerGroup
 from .core.protocol import ClientCheck
+from .core.server import JoinDeferred
 
 __all__ = [
     "AsyncioServerFactory",
-    "JoinDeferred",
     "PytestServer",
     "as_pytest_failure",
 ]
@@ -110,17 +110,6 @@ def as_pytest_failure(failure: Failure) -> Failure:
     return Failure(pytest.fail.Exception(str(failure.value), pytrace=True))
 
 
-class JoinDeferred(Deferred):  # type: ignore[type-arg]
-    """A Deferred that a Twisted coroutine can ``await`` with no plugin frame
-    under the ``await`` line when it fails."""
-
-    def __await__(self):  # type: ignore[no-untyped-def,override]
-        __tracebackhide__ = True
-        return (yield self)
-
-    __iter__ = __await__  # type: ignore[assignment]
-
-
 def _reporting(deferred: Deferred[None], result: Deferred[None]) -> Deferred[None]:
     """``result``, fired with ``deferred``'s outcome as pytest reports it."""
     deferred.addErrback(as_pytest_failure).chainDeferred(result)
@@ -150,8 +139,8 @@ class PytestServer(ScriptedServer):
         super().__init__(reactor, **kwargs)
         self._awaitable = awaitable
 
-    def join(self) -> Deferred[None]:
-        return _reporting(super().join(), self._awaitable())
+    def _deliver(self, done: Deferred[None]) -> Deferred[None]:
+        return _reporting(done, self._awaitable())
 
 
 class AsyncioServerFactory(ServerFactory):

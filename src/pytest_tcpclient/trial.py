@@ -68,13 +68,10 @@ class TrialServer(ScriptedServer):
         super().__init__(reactor, **kwargs)
         self._failure_exception = failure_exception
 
-    def join(self) -> Deferred[None]:
-        """Return a Deferred that fires when every step declared so far is done.
-
-        It fails with ``failure_exception(diagnostic)`` as soon as the client
-        strays from the script.
-        """
-        return super().join().addErrback(_as_test_failure, self._failure_exception)
+    def _deliver(self, done: Deferred[None]) -> Deferred[None]:
+        """``join()`` fails with ``failure_exception(diagnostic)``."""
+        done.addErrback(_as_test_failure, self._failure_exception)
+        return super()._deliver(done)
 
 
 @implementer(IReporter)
@@ -113,6 +110,9 @@ class _Reporter:
 
     def addExpectedFailure(self, test: object, *args: Any) -> None:
         self._report("addExpectedFailure", test, *args)
+
+    def addUnexpectedSuccess(self, test: object, *args: Any) -> None:
+        self._report("addUnexpectedSuccess", test, *args)
 
 
 class TCPServerMixin:

@@ -367,12 +367,6 @@ def test_expectations_match_however_the_bytes_arrive(
             "Expected b'Hello' but the connection was reset after b'He'",
             id="reset",
         ),
-        pytest.param(
-            lambda client, connect: connect(),
-            "Expected one connection at a time, "
-            "but the client opened a second one while the first was open",
-            id="second connection",
-        ),
     ],
 )
 def test_a_failure_is_reported_at_once_and_stops_the_script(
@@ -413,12 +407,41 @@ def test_expect_disconnect_fails_at_once(reactor, server, connect, act, summary)
     assert reactor.getDelayedCalls() == []
 
 
-def test_a_second_connection_closes_both(server, connect):
+def test_a_second_connection_fails_once_the_first_is_quiet_and_closes_both(
+    reactor, server, connect
+):
     server.expect_connect()
+    server.expect_bytes(b"Hello")
+    done = server.join()
     first = connect()
     second = connect()
+    assert not done.called  # the first may be closing in this same turn
+    reactor.advance(0)  # turns pass with nothing from the first; no time passes
+    summary = failure_of(done).summary
+    assert summary == (
+        "Expected one connection at a time, "
+        "but the client opened a second one while the first was open"
+    )
     assert first.closed_by_server
     assert second.closed_by_server
+    assert reactor.getDelayedCalls() == []
+
+
+def test_a_reconnect_seen_before_the_close_in_one_turn_is_accepted(
+    reactor, server, connect
+):
+    server.expect_connect()
+    server.expect_bytes(b"a")
+    server.expect_disconnect()
+    server.expect_connect()
+    server.expect_bytes(b"b")
+    first = connect()
+    first.send(b"a")
+    second = connect()  # the reactor saw the accept first...
+    second.send(b"b")  # ...and even bytes on it, held until it is admitted
+    first.close()  # ...then the close of the first, in the same turn
+    reactor.advance(0)
+    assert outcome(server.join()) is None
 
 
 def test_a_connection_after_a_failure_is_closed_at_once(server, connect):
@@ -517,6 +540,15 @@ def test_verify_reports_a_failure_join_did_not(server, connect):
     assert outcome(server.verify()) is None  # reported once
 
 
+def test_verify_reports_a_failure_whose_join_nobody_awaited(server, connect):
+    server.expect_connect()
+    server.expect_bytes(b"hello")
+    unawaited = server.join()  # the test forgot to await or yield it
+    connect().send(b"HELLO")
+    assert failure_of(server.verify()).summary.startswith("Expected b'hello'")
+    assert outcome(unawaited) is None  # silenced: teardown reported it
+
+
 def test_verify_does_not_report_again_what_join_reported(server, connect):
     server.expect_connect()
     server.expect_bytes(b"Hello")
@@ -593,10 +625,13 @@ def test_the_next_step_moves_the_timer_and_counts_from_its_own_start(
 
 def test_close_fails_a_pending_join_instead_of_leaving_it_forever(server):
     server.expect_connect()
-    joined = server.join()
+    waiting = []
+    server.join().addErrback(waiting.append)  # a test awaiting it
+    unawaited = server.join()
     server.close()
-    summary = failure_of(joined).summary
+    summary = waiting[0].value.summary
     assert summary == "The server stopped before expect_connect() was done"
+    assert outcome(unawaited) is None  # no "Unhandled error in Deferred" later
 
 
 def test_close_reports_the_pending_step_not_the_abort_it_causes(server, connect):
@@ -608,13 +643,16 @@ def test_close_reports_the_pending_step_not_the_abort_it_causes(server, connect)
     assert failure.summary == "The server stopped before expect_bytes(b'x') was done"
 
 
-def test_a_reconnect_while_disconnect_flushes_is_not_a_second_connection(server, connect):
+def test_a_reconnect_while_disconnect_flushes_is_not_a_second_connection(
+    reactor, server, connect
+):
     server.expect_connect()
     server.disconnect()
     server.expect_connect()
     first = connect()
     assert first.closed_by_server  # closing, but its connectionLost has not come yet
     connect()
+    reactor.advance(0)  # and it has not come by the next turn either
     assert outcome(server.join()) is None
     first.close()
     assert server._factory.script.failure is None

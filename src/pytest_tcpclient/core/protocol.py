@@ -33,12 +33,14 @@ class ScriptProtocol(Protocol):
     factory: ScriptFactory
     sent = 0
     """Bytes the server wrote on this connection."""
+    heard = 0
+    """How many times the client's side was heard from (bytes or a close)."""
 
     def connectionMade(self) -> None:
         self.factory.connected(self)
 
     def dataReceived(self, data: bytes) -> None:
-        self.factory.perform(self.factory.script.data_received(self, data))
+        self.factory.received(self, data)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.factory.disconnected(self, reason.check(ConnectionDone) is not None)
@@ -60,7 +62,7 @@ class ScriptFactory(Factory):
         self.client_check = client_check
         self.script = Script()
         self.connections: dict[ScriptProtocol, list[Deferred[None]]] = {}
-        self.failure_reported = False
+        self._held: dict[ScriptProtocol, list[bytes]] = {}  # their bytes so far
         self._timer: IDelayedCall | None = None
         self._waiters: list[tuple[int, Deferred[None]]] = []  # fewest steps first
 
@@ -68,14 +70,60 @@ class ScriptFactory(Factory):
 
     def connected(self, protocol: ScriptProtocol) -> None:
         self.connections[protocol] = []
+        if len(self.connections) > 1:
+            # A client that closed and at once reconnected: the reactor may
+            # accept the new connection before it reads the old one's last
+            # bytes and close. Hold the new one while the others are still
+            # being heard from; decide once a whole reactor turn, polling
+            # included, brings them nothing.
+            protocol.transport.pauseProducing()
+            self._held[protocol] = []
+            self._hold(protocol, -1)  # no turn has been watched yet
+            return
         self.perform(self.script.connection_made(protocol))
 
+    def _heard(self) -> int:
+        """How often the connections not held were heard from."""
+        return sum(p.heard for p in self.connections if p not in self._held)
+
+    def _hold(self, protocol: ScriptProtocol, heard: int) -> None:
+        self.reactor.callLater(0, self._decide, protocol, heard)
+
+    def _decide(self, protocol: ScriptProtocol, heard: int) -> None:
+        if protocol not in self._held:
+            return  # admitted already: the others closed
+        now = self._heard()
+        if now != heard:
+            self._hold(protocol, now)
+        else:
+            self._admit(protocol)  # the others are open and quiet: a second one
+
+    def _admit(self, protocol: ScriptProtocol) -> None:
+        held = self._held.pop(protocol)
+        protocol.transport.resumeProducing()
+        self.perform(self.script.connection_made(protocol))
+        for data in held:
+            self.perform(self.script.data_received(protocol, data))
+
+    def received(self, protocol: ScriptProtocol, data: bytes) -> None:
+        protocol.heard += 1
+        if protocol in self._held:
+            self._held[protocol].append(data)
+            return
+        self.perform(self.script.data_received(protocol, data))
+
     def disconnected(self, protocol: ScriptProtocol, clean: bool) -> None:
+        protocol.heard += 1
+        if protocol in self._held:
+            self._admit(protocol)
         waiting = self.connections.pop(protocol)
         problem = None
         if self.client_check is not None:
             problem = self.client_check(protocol.transport.getPeer(), protocol.sent)
         self.perform(self.script.connection_lost(protocol, clean, problem))
+        if len(self._held) == len(self.connections):
+            for held in list(self._held):  # the one they waited for is gone
+                self._admit(held)
         for deferred in waiting:
             deferred.callback(None)
 
@@ -135,7 +183,6 @@ class ScriptFactory(Factory):
             if failure is None:
                 deferred.callback(None)
             else:
-                self.failure_reported = True
                 deferred.errback(Failure(failure))
 
     def close(self) -> Deferred[None]:

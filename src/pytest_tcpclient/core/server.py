@@ -30,6 +30,7 @@ from .steps import (
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "JoinDeferred",
     "ScriptedServer",
     "ServerFactory",
     "ServerGroup",
@@ -78,6 +79,8 @@ class ScriptedServer:
         )
         self.service_port: int = self._port.getHost().port
         """The port clients connect to."""
+        self._joins: list[Deferred[None]] = []
+        self._failure_verified = False
 
     def __repr__(self) -> str:
         script = self._factory.script
@@ -129,13 +132,31 @@ class ScriptedServer:
         """Return a Deferred that fires when every step declared so far is done.
 
         It fails with :class:`~.script.ScriptFailure` as soon as the client
-        strays from the script.
+        strays from the script (or as :meth:`_deliver` makes it fail).
         """
-        return self._done()
+        joined = self._deliver(self._done())
+        self._joins.append(joined)
+        return joined
+
+    def _deliver(self, done: Deferred[None]) -> Deferred[None]:
+        """What :meth:`join` hands the test: a layer makes its own failure here."""
+        return _handed(done, JoinDeferred())
 
     def _done(self) -> Deferred[None]:
-        """:meth:`join` as this class defines it, whatever a subclass makes of it."""
         return self._factory.when_done(len(self._factory.script.steps))
+
+    def _settle_joins(self) -> bool:
+        """Whether the test took the failure from a :meth:`join` (by awaiting,
+        yielding or catching it). The failures nobody took are silenced:
+        teardown reports them, not the garbage collector."""
+        seen = False
+        for joined in self._joins:
+            if _taken(joined):
+                seen = True
+            else:
+                joined.addErrback(lambda _: None)
+        self._joins.clear()
+        return seen
 
     def _timeout(self, value: float | None, method: str) -> float:
         return as_timeout(value, f"{method}() argument 'timeout'", self.timeout)
@@ -158,12 +179,11 @@ class ScriptedServer:
         nothing more may happen after it. If the test failed, only a failure
         that already happened is reported: nothing is waited for.
         """
-        factory = self._factory
-        script = factory.script
+        script = self._factory.script
         if script.failure is not None:
-            if factory.failure_reported:
+            if self._settle_joins() or self._failure_verified:
                 return succeed(None)
-            factory.failure_reported = True
+            self._failure_verified = True
             return fail(script.failure)
         if test_failed or self.stopped:
             return succeed(None)
@@ -181,7 +201,39 @@ class ScriptedServer:
             [port.stopListening() or succeed(None), self._factory.close()],
             consumeErrors=True,
         )
+        self._settle_joins()  # close() failed the joins still waiting
         return done.addCallback(lambda _: None)
+
+
+class JoinDeferred(Deferred):  # type: ignore[type-arg]
+    """The Deferred :meth:`ScriptedServer.join` hands a test.
+
+    A Twisted coroutine (pytest-twisted's ``ensureDeferred``, trial) can
+    ``await`` it: a failure is raised at the ``await`` line with no frame of
+    this module under it. ``taken`` tells that somebody awaited it.
+    """
+
+    taken = False
+
+    def __await__(self):  # type: ignore[no-untyped-def,override]
+        __tracebackhide__ = True
+        self.taken = True
+        return (yield self)
+
+    __iter__ = __await__  # type: ignore[assignment]
+
+
+def _handed(done: Deferred[None], handed: Deferred[None]) -> Deferred[None]:
+    done.chainDeferred(handed)
+    return handed
+
+
+def _taken(joined: Deferred[None]) -> bool:
+    """Whether the test took a join's outcome: awaited it, or consumed it in a
+    callback (as ``yield`` in ``inlineCallbacks`` does)."""
+    if getattr(joined, "taken", False):
+        return True
+    return joined.called and not isinstance(joined.result, Failure)
 
 
 class ServerGroup:
