@@ -162,7 +162,11 @@ def test_options_set_the_default_step_timeout(
             ["--tcpserver-timeout=soon"],
             "--tcpserver-timeout must be a number of seconds, not 'soon'",
         ),
-        ("-1", [], "tcpserver_timeout must be a finite number of seconds, 0 or more"),
+        (
+            "-1",
+            [],
+            "tcpserver_timeout must be a finite number of seconds, 0 or more, not -1.0",
+        ),
     ],
 )
 def test_a_bad_timeout_option_is_a_usage_error(pytester, ini, args, message):

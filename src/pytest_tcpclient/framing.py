@@ -8,9 +8,9 @@ and :func:`write_frame` / :func:`read_frame` for asyncio stream clients.
 from __future__ import annotations
 
 import asyncio
-import struct
 
 from .core.arguments import BytesLike, as_bytes
+from .core.wire import HEADER, HEADER_SIZE, MAX_PAYLOAD
 
 __all__ = [
     "HEADER_SIZE",
@@ -22,12 +22,6 @@ __all__ = [
     "write_frame",
 ]
 
-_HEADER = struct.Struct(">I")
-HEADER_SIZE = _HEADER.size
-"""Size of the length header, in bytes."""
-MAX_PAYLOAD = 2**32 - 1
-"""The largest payload a 4-byte length can describe."""
-
 
 def encode_frame(payload: BytesLike) -> bytes:
     """Return ``payload`` prefixed with its length as a 4-byte big-endian integer.
@@ -36,7 +30,7 @@ def encode_frame(payload: BytesLike) -> bytes:
     :raises ValueError: if ``payload`` is longer than :data:`MAX_PAYLOAD`.
     """
     payload = as_bytes(payload, "encode_frame() argument 'payload'", MAX_PAYLOAD)
-    return _HEADER.pack(len(payload)) + payload
+    return HEADER.pack(len(payload)) + payload
 
 
 class FrameDecoder:
@@ -62,7 +56,7 @@ class FrameDecoder:
         self._buffer += data
         buffer, offset, frames = self._buffer, 0, []
         while len(buffer) - offset >= HEADER_SIZE:
-            (size,) = _HEADER.unpack_from(buffer, offset)
+            (size,) = HEADER.unpack_from(buffer, offset)
             end = offset + HEADER_SIZE + size
             if end > len(buffer):
                 break
@@ -92,5 +86,5 @@ async def read_frame(reader: asyncio.StreamReader) -> bytes:
         if error.partial:
             raise
         return b""
-    (size,) = _HEADER.unpack(header)
+    (size,) = HEADER.unpack(header)
     return await reader.readexactly(size)

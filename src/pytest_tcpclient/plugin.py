@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-import math
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -26,7 +25,8 @@ from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from . import asyncio_bridge, coexistence
-from .core import ScriptedServer, ScriptFailure, ServerFactory, ServerGroup
+from .core import DEFAULT_TIMEOUT, ScriptedServer, ScriptFailure, ServerFactory, ServerGroup
+from .core.arguments import as_timeout
 from .core.protocol import ClientCheck
 from .core.server import JoinDeferred
 
@@ -68,18 +68,19 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _default_timeout(config: pytest.Config) -> float:
+    """The run's default step timeout: ``--tcpserver-timeout``, else the ini option."""
     option = config.getoption("tcpserver_timeout")
     raw = option if option is not None else config.getini("tcpserver_timeout")
     name = "--tcpserver-timeout" if option is not None else "tcpserver_timeout"
     try:
         value = float(raw)
     except ValueError:
-        raise pytest.UsageError(
-            f"{name} must be a number of seconds, not {raw!r}"
-        ) from None
-    if not math.isfinite(value) or value < 0:
-        raise pytest.UsageError(f"{name} must be a finite number of seconds, 0 or more")
-    return value
+        message = f"{name} must be a number of seconds, not {raw!r}"
+        raise pytest.UsageError(message) from None
+    try:
+        return as_timeout(value, name, DEFAULT_TIMEOUT)
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None
 
 
 @pytest.hookimpl(wrapper=True)

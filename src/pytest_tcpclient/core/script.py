@@ -16,7 +16,6 @@ however TCP splits or merges them.
 from __future__ import annotations
 
 import enum
-import struct
 from collections import deque
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from .steps import (
     Step,
 )
 from .transcript import Transcript, show_bytes
+from .wire import HEADER, HEADER_SIZE
 
 __all__ = [
     "Action",
@@ -126,9 +126,11 @@ class _Closed:
 
 
 class _State(enum.Enum):
-    NONE = "no connection yet"
-    OPEN = "open"
-    CLOSED = "closed"
+    """The connection as the script sees it."""
+
+    NONE = enum.auto()
+    OPEN = enum.auto()
+    CLOSED = enum.auto()
 
 
 class _Inbox:
@@ -137,9 +139,6 @@ class _Inbox:
     def __init__(self) -> None:
         self._items: deque[_Connected | _Closed | bytes] = deque()
         self._offset = 0  # bytes already consumed from the head segment
-
-    def __bool__(self) -> bool:
-        return bool(self._items)
 
     def push(self, item: _Connected | _Closed | bytes) -> None:
         self._items.append(item)
@@ -176,10 +175,6 @@ class _Inbox:
     def clear(self) -> None:
         self._items.clear()
         self._offset = 0
-
-
-_HEADER = struct.Struct(">I")  # the frame header, as in pytest_tcpclient.framing
-HEADER_SIZE = _HEADER.size
 
 
 def _first_difference(expected: bytes | memoryview, actual: bytes | memoryview) -> int:
@@ -350,7 +345,7 @@ class Script:
         return True
 
     def _send_frame(self, step: SendFrame) -> bool:
-        self._write(_HEADER.pack(len(step.payload)))
+        self._write(HEADER.pack(len(step.payload)))
         self._write(step.payload)
         return True
 
@@ -370,8 +365,7 @@ class Script:
                 f"{step} needs a connection, but none was made "
                 "(declare expect_connect() before it)"
             )
-        if self._state is _State.CLOSED:
-            raise _Failed(f"{step} needs a connection, but it was already closed")
+        raise _Failed(f"{step} needs a connection, but it was already closed")
 
     def _write(self, data: bytes) -> None:
         self.transcript.sent(data)
@@ -466,7 +460,7 @@ class Script:
             ) from None
 
     def _expect_frame(self, step: ExpectFrame) -> bool:
-        header = _HEADER.pack(len(step.payload))
+        header = HEADER.pack(len(step.payload))
         try:
             if len(self._header) < HEADER_SIZE:
                 done = self._match(header)
@@ -499,7 +493,7 @@ class Script:
             raw = self._received(header, unread)
             if len(raw) < HEADER_SIZE:
                 return f"a frame header starting {show_bytes(raw)}"
-            (size,) = _HEADER.unpack(raw)
+            (size,) = HEADER.unpack(raw)
             payload = self._inbox.peek_bytes(unread + size)[unread:]
         else:
             size = len(step.payload)
@@ -518,7 +512,7 @@ class Script:
             return failed
         if isinstance(step, ExpectFrame):
             failed = _Failed(f"Timed out waiting for frame {show_bytes(step.payload)}")
-            received = self._frame_received(step, _HEADER.pack(len(step.payload)))
+            received = self._frame_received(step, HEADER.pack(len(step.payload)))
             if received:
                 failed.details.append(f"Received only {show_bytes(received)}")
             return failed

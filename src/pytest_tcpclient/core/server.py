@@ -27,6 +27,7 @@ from .steps import (
     SendFrame,
     Step,
 )
+from .wire import MAX_PAYLOAD
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -39,7 +40,6 @@ __all__ = [
 
 DEFAULT_TIMEOUT = 1.0
 """Seconds a step waits for the client unless told otherwise."""
-MAX_PAYLOAD = 2**32 - 1
 
 
 class ServerStopped(RuntimeError):
