@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.asyncioreactor import AsyncioSelectorReactor
-from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
+
+from .core.server import JoinDeferred
 
 __all__ = ["AwaitableDeferred", "StreamWatch", "reactor_on", "release"]
 
@@ -45,7 +46,7 @@ def release(reactor: AsyncioSelectorReactor) -> None:
         reactor._timerHandle = None
 
 
-class AwaitableDeferred(Deferred):  # type: ignore[type-arg]
+class AwaitableDeferred(JoinDeferred):
     """A Deferred that an asyncio task on ``loop`` can ``await``.
 
     A failure is raised at the ``await`` with no frame of Twisted or of this
@@ -57,11 +58,9 @@ class AwaitableDeferred(Deferred):  # type: ignore[type-arg]
         self.loop = loop
         self._settled: asyncio.Future[None] | None = None
         self._outcome: object = None
-        self.taken = False
 
     def __await__(self) -> Generator[Any, None, Any]:  # type: ignore[override]
         __tracebackhide__ = True
-        self.taken = True
         if self._settled is None:
             if not self.called and asyncio.get_running_loop() is not self.loop:
                 raise RuntimeError(

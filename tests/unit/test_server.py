@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from twisted.internet.defer import ensureDeferred, inlineCallbacks
 from twisted.internet.error import ConnectionAborted, ConnectionDone, ConnectionLost
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
@@ -547,6 +548,25 @@ def test_verify_reports_a_failure_whose_join_nobody_awaited(server, connect):
     connect().send(b"HELLO")
     assert failure_of(server.verify()).summary.startswith("Expected b'hello'")
     assert outcome(unawaited) is None  # silenced: teardown reported it
+
+
+@pytest.mark.parametrize("style", ["yield", "await"])
+def test_a_failure_a_coroutine_took_from_join_is_not_reported_again(server, connect, style):
+    """As a pytest-twisted or trial test does: the failure goes up through it."""
+    server.expect_connect()
+    server.expect_bytes(b"hi")
+
+    @inlineCallbacks
+    def yielding():
+        yield server.join()
+
+    async def awaiting():
+        await server.join()
+
+    test = yielding() if style == "yield" else ensureDeferred(awaiting())
+    connect().send(b"ho")
+    assert failure_of(test).summary.startswith("Expected b'hi'")
+    assert outcome(server.verify()) is None
 
 
 def test_verify_does_not_report_again_what_join_reported(server, connect):

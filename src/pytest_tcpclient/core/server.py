@@ -8,6 +8,7 @@ and turns each call into a step. It needs only a reactor, passed in.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from twisted.internet.defer import Deferred, DeferredList, fail, succeed
 from twisted.internet.interfaces import IListeningPort, IReactorTCP
@@ -210,7 +211,9 @@ class JoinDeferred(Deferred):  # type: ignore[type-arg]
 
     A Twisted coroutine (pytest-twisted's ``ensureDeferred``, trial) can
     ``await`` it: a failure is raised at the ``await`` line with no frame of
-    this module under it. ``taken`` tells that somebody awaited it.
+    this module under it. ``taken`` tells that somebody took its outcome:
+    awaited it, yielded it (``inlineCallbacks`` adds callbacks) or added
+    callbacks of their own.
     """
 
     taken = False
@@ -222,6 +225,22 @@ class JoinDeferred(Deferred):  # type: ignore[type-arg]
 
     __iter__ = __await__  # type: ignore[assignment]
 
+    def addCallbacks(self, *args: Any, **kwargs: Any) -> Deferred[Any]:  # type: ignore[override]
+        self.taken = True
+        return super().addCallbacks(*args, **kwargs)
+
+    def addCallback(self, *args: Any, **kwargs: Any) -> Deferred[Any]:  # type: ignore[override]
+        self.taken = True
+        return super().addCallback(*args, **kwargs)
+
+    def addErrback(self, *args: Any, **kwargs: Any) -> Deferred[Any]:  # type: ignore[override]
+        self.taken = True
+        return super().addErrback(*args, **kwargs)
+
+    def addBoth(self, *args: Any, **kwargs: Any) -> Deferred[Any]:  # type: ignore[override]
+        self.taken = True
+        return super().addBoth(*args, **kwargs)
+
 
 def _handed(done: Deferred[None], handed: Deferred[None]) -> Deferred[None]:
     done.chainDeferred(handed)
@@ -229,8 +248,7 @@ def _handed(done: Deferred[None], handed: Deferred[None]) -> Deferred[None]:
 
 
 def _taken(joined: Deferred[None]) -> bool:
-    """Whether the test took a join's outcome: awaited it, or consumed it in a
-    callback (as ``yield`` in ``inlineCallbacks`` does)."""
+    """Whether the test took a join's outcome (see :class:`JoinDeferred`)."""
     if getattr(joined, "taken", False):
         return True
     return joined.called and not isinstance(joined.result, Failure)
