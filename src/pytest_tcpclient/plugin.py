@@ -28,7 +28,7 @@ from . import asyncio_bridge, coexistence
 from .core import DEFAULT_TIMEOUT, ScriptedServer, ScriptFailure, ServerFactory, ServerGroup
 from .core.arguments import as_timeout
 from .core.protocol import ClientCheck
-from .core.server import JoinDeferred
+from .core.server import JoinDeferred, failing_with
 
 __all__ = [
     "AsyncioServerFactory",
@@ -107,8 +107,7 @@ def as_pytest_failure(failure: Failure) -> Failure:
     the Deferred, the report points at the test's own line, not at Twisted's
     or this plugin's internals.
     """
-    failure.trap(ScriptFailure)
-    return Failure(pytest.fail.Exception(str(failure.value), pytrace=True))
+    return failing_with(failure, pytest.fail.Exception)
 
 
 def _reporting(deferred: Deferred[None], result: Deferred[None]) -> Deferred[None]:

@@ -30,24 +30,12 @@ from zope.interface import implementer
 from .core import (
     DEFAULT_TIMEOUT,
     ScriptedServer,
-    ScriptFailure,
     ServerFactory,
     ServerGroup,
 )
+from .core.server import failing_with
 
 __all__ = ["TCPServerMixin", "TCPServerTestCase", "TrialServer"]
-
-
-def _as_test_failure(
-    failure: Failure, exception: Callable[[str], BaseException]
-) -> Failure:
-    """Errback: a script failure becomes ``exception(message)``, other failures pass.
-
-    The new exception carries no traceback, so trial shows the test's own line
-    (a ``yield`` or ``await`` of ``join()``), not the core's internals.
-    """
-    failure.trap(ScriptFailure)
-    return Failure(exception(str(failure.value)))
 
 
 class TrialServer(ScriptedServer):
@@ -70,7 +58,7 @@ class TrialServer(ScriptedServer):
 
     def _deliver(self, done: Deferred[None]) -> Deferred[None]:
         """``join()`` fails with ``failure_exception(diagnostic)``."""
-        done.addErrback(_as_test_failure, self._failure_exception)
+        done.addErrback(failing_with, self._failure_exception)
         return super()._deliver(done)
 
 
@@ -164,7 +152,7 @@ class TCPServerMixin:
         self.addCleanup(self._tcpserver_stop, group)
         self.tcpserver_factory = ServerFactory(
             group,
-            lambda stopped: stopped.addErrback(_as_test_failure, self.failureException),
+            lambda stopped: stopped.addErrback(failing_with, self.failureException),
         )
         self.tcpserver = group.new()  # type: ignore[assignment]
         return super().setUp()  # type: ignore[misc]
@@ -174,7 +162,7 @@ class TCPServerMixin:
         reporter = self._tcpserver_reporter
 
         def failed(failure: Failure) -> Failure:
-            converted = _as_test_failure(failure, self.failureException)
+            converted = failing_with(failure, self.failureException)
             reporter.script_failures.append(converted.value)
             return converted
 

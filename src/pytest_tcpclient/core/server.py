@@ -37,6 +37,7 @@ __all__ = [
     "ServerFactory",
     "ServerGroup",
     "ServerStopped",
+    "failing_with",
 ]
 
 DEFAULT_TIMEOUT = 1.0
@@ -240,6 +241,17 @@ class JoinDeferred(Deferred):  # type: ignore[type-arg]
     def addBoth(self, *args: Any, **kwargs: Any) -> Deferred[Any]:  # type: ignore[override]
         self.taken = True
         return super().addBoth(*args, **kwargs)
+
+
+def failing_with(failure: Failure, exception: Callable[[str], BaseException]) -> Failure:
+    """Errback: a :class:`~.script.ScriptFailure` becomes ``exception(diagnostic)``.
+
+    Other failures pass through. The new exception carries no traceback, so a
+    test that yields or awaits the Deferred fails at its own line, not inside
+    Twisted or this package.
+    """
+    failure.trap(ScriptFailure)
+    return Failure(exception(str(failure.value)))
 
 
 def _handed(done: Deferred[None], handed: Deferred[None]) -> Deferred[None]:
