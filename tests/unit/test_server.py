@@ -643,6 +643,31 @@ def test_the_next_step_moves_the_timer_and_counts_from_its_own_start(
     assert failure_of(server.join()).summary == "Timed out waiting for b'b'"
 
 
+def test_time_left_bounds_when_every_join_fires(reactor, server, connect):
+    server.expect_connect(timeout=2)
+    server.expect_bytes(b"a", timeout=3)
+    server.send_bytes(b"b")  # takes no time
+    server.expect_disconnect(timeout=0.5)
+    assert server.time_left == 5.5
+    connect().send(b"a")
+    assert server.time_left == 0.5  # only the steps not done yet
+    joined = server.join()
+    reactor.advance(0.5)
+    assert failure_of(joined).summary.startswith("Timed out")
+
+
+def test_time_left_of_a_server_with_nothing_to_wait_for_is_zero(server):
+    assert server.time_left == 0
+    server.expect_connect()
+    server.close()
+    assert server.time_left == 0  # the step failed: nothing is left
+
+
+def test_a_script_failure_is_an_assertion_error():
+    """So runners that know nothing of this package count it as a failure."""
+    assert issubclass(ScriptFailure, AssertionError)
+
+
 def test_close_fails_a_pending_join_instead_of_leaving_it_forever(server):
     server.expect_connect()
     waiting = []

@@ -82,8 +82,11 @@ class CancelTimer:
 Action = Union[Write, Close, StartTimer, CancelTimer]
 
 
-class ScriptFailure(Exception):
+class ScriptFailure(AssertionError):
     """The client did not follow the script.
+
+    An :class:`AssertionError`, so that test runners that know nothing of
+    this package (``unittest``, for one) count it as a failure, not an error.
 
     ``summary`` is the first line (what was expected, what happened instead),
     ``details`` the lines that follow it and ``transcript`` the conversation

@@ -14,21 +14,11 @@ from twisted.internet.defer import Deferred, DeferredList, fail, succeed
 from twisted.internet.interfaces import IListeningPort, IReactorTCP
 from twisted.python.failure import Failure
 
-from .arguments import BytesLike, as_bytes, as_timeout
+from .arguments import as_timeout
+from .methods import StepMethods
 from .protocol import ClientCheck, ScriptFactory
 from .script import ScriptFailure
-from .steps import (
-    Disconnect,
-    End,
-    ExpectBytes,
-    ExpectConnect,
-    ExpectDisconnect,
-    ExpectFrame,
-    SendBytes,
-    SendFrame,
-    Step,
-)
-from .wire import MAX_PAYLOAD
+from .steps import End, Step
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -48,7 +38,7 @@ class ServerStopped(RuntimeError):
     """A step was declared on a server that no longer listens."""
 
 
-class ScriptedServer:
+class ScriptedServer(StepMethods):
     """A TCP server that follows a script and reports how the client strayed.
 
     It listens on ``host`` at a port the kernel picks (:attr:`service_port`)
@@ -97,39 +87,6 @@ class ScriptedServer:
         """Whether the server has stopped listening."""
         return self._port is None
 
-    # -- the script -----------------------------------------------------------
-
-    def expect_connect(self, timeout: float | None = None) -> None:
-        """The client connects within ``timeout`` seconds."""
-        self._add(ExpectConnect(self._timeout(timeout, "expect_connect")))
-
-    def expect_bytes(self, data: BytesLike, timeout: float | None = None) -> None:
-        """The client sends exactly ``data``, however TCP splits it."""
-        data = as_bytes(data, "expect_bytes() argument 'data'")
-        self._add(ExpectBytes(data, self._timeout(timeout, "expect_bytes")))
-
-    def send_bytes(self, data: BytesLike) -> None:
-        """The server sends ``data``."""
-        self._add(SendBytes(as_bytes(data, "send_bytes() argument 'data'")))
-
-    def expect_frame(self, payload: BytesLike, timeout: float | None = None) -> None:
-        """The client sends one frame (4-byte big-endian length, then ``payload``)."""
-        payload = as_bytes(payload, "expect_frame() argument 'payload'", MAX_PAYLOAD)
-        self._add(ExpectFrame(payload, self._timeout(timeout, "expect_frame")))
-
-    def send_frame(self, payload: BytesLike) -> None:
-        """The server sends ``payload`` as one frame."""
-        payload = as_bytes(payload, "send_frame() argument 'payload'", MAX_PAYLOAD)
-        self._add(SendFrame(payload))
-
-    def expect_disconnect(self, timeout: float | None = None) -> None:
-        """The client closes the connection, sending nothing more."""
-        self._add(ExpectDisconnect(self._timeout(timeout, "expect_disconnect")))
-
-    def disconnect(self) -> None:
-        """The server closes the connection once what it sent is flushed."""
-        self._add(Disconnect())
-
     def join(self) -> Deferred[None]:
         """Return a Deferred that fires when every step declared so far is done.
 
@@ -160,15 +117,32 @@ class ScriptedServer:
         self._joins.clear()
         return seen
 
-    def _timeout(self, value: float | None, method: str) -> float:
-        return as_timeout(value, f"{method}() argument 'timeout'", self.timeout)
-
     def _add(self, step: Step) -> None:
+        self.check_running(step)
+        self._factory.perform(self._factory.script.add(step))
+
+    def check_running(self, step: Step) -> None:
+        """Raise :class:`ServerStopped` if the server no longer listens, so
+        ``step`` cannot be declared on it."""
         if self.stopped:
             raise ServerStopped(
                 f"cannot declare {step}: the server on port {self.service_port} has stopped"
             )
-        self._factory.perform(self._factory.script.add(step))
+
+    @property
+    def time_left(self) -> float:
+        """The longest the steps not done yet can take: the sum of their timeouts.
+
+        Each step that waits for the client fails once its timeout has passed
+        since it became the current step, and the others take no time, so
+        every Deferred of this server fires within that time. After a
+        failure nothing is left.
+        """
+        script = self._factory.script
+        if script.failure is not None:
+            return 0.0
+        pending = script.steps[script.completed :]
+        return sum(getattr(step, "timeout", 0.0) for step in pending)
 
     # -- teardown -------------------------------------------------------------
 
