@@ -484,6 +484,7 @@ AUTO_MODE_TESTS = """
     from twisted.internet.defer import ensureDeferred
 
     from clients import hello, twisted_hello
+    from pytest_tcpclient.blocking import BlockingServer
 
 
     async def test_unmarked(left_behind_function, tcpserver):
@@ -504,8 +505,8 @@ AUTO_MODE_TESTS = """
 
 
     def test_not_a_coroutine(tcpserver):
-        # Not pytest-asyncio's: the server runs on the global reactor.
-        assert tcpserver._factory.reactor is reactor
+        # Not pytest-asyncio's: a plain test, whose server runs on the reactor thread.
+        assert isinstance(tcpserver, BlockingServer)
 
 
     @pytest_twisted.inlineCallbacks

@@ -1,10 +1,19 @@
 """A pytest plugin that gives tests a scripted TCP server to test clients against.
 
 The server core lives in :mod:`pytest_tcpclient.core`; the pytest fixtures in
-:mod:`pytest_tcpclient.plugin`; the wire format of frames in
+:mod:`pytest_tcpclient.plugin`; servers for blocking clients, and
+:func:`scripted_server` for runners other than pytest, in
+:mod:`pytest_tcpclient.blocking`; the wire format of frames in
 :mod:`pytest_tcpclient.framing`.
 """
 
+from .blocking import scripted_server
 from .core import ScriptedServer, ScriptFailure, ServerGroup, ServerStopped
 
-__all__ = ["ScriptFailure", "ScriptedServer", "ServerGroup", "ServerStopped"]
+__all__ = [
+    "ScriptFailure",
+    "ScriptedServer",
+    "ServerGroup",
+    "ServerStopped",
+    "scripted_server",
+]

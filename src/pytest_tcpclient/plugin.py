@@ -9,12 +9,20 @@ Which reactor depends on the test:
 
 - a pytest-asyncio test, or an anyio test on asyncio: a reactor bound to the
   test's own loop (:mod:`pytest_tcpclient.asyncio_bridge`);
-- any other test: pytest-twisted's global reactor.
+- a Twisted-style test (pytest-twisted's ``inlineCallbacks`` or
+  ``ensureDeferred``, any generator or coroutine function): pytest-twisted's
+  global reactor;
+- a plain ``def`` test: the reactor thread of :mod:`pytest_tcpclient.blocking`,
+  so that a blocking client in the test body is answered.
+
+The marker ``tcpserver_reactor("thread")`` or ``tcpserver_reactor("twisted")``
+overrides the choice for a test that is not an asyncio test.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -24,7 +32,7 @@ import pytest
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-from . import asyncio_bridge, coexistence
+from . import asyncio_bridge, blocking, coexistence
 from .core import DEFAULT_TIMEOUT, ScriptedServer, ScriptFailure, ServerFactory, ServerGroup
 from .core.arguments import as_timeout
 from .core.protocol import ClientCheck
@@ -37,6 +45,8 @@ __all__ = [
 ]
 
 _CALL_REPORT = pytest.StashKey[pytest.TestReport]()
+REACTORS = ("thread", "twisted")
+"""The values of the ``tcpserver_reactor`` marker."""
 
 
 # -- options ------------------------------------------------------------------
@@ -60,6 +70,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     _default_timeout(config)  # a bad value is a usage error before any test runs
+    config.addinivalue_line(
+        "markers",
+        "tcpserver_reactor(name): where the test's scripted servers run: 'thread' (a "
+        "reactor thread; join() blocks) or 'twisted' (pytest-twisted's reactor; join() "
+        "returns a Deferred). By default plain def tests get 'thread', Twisted-style "
+        "tests 'twisted'.",
+    )
     if config.pluginmanager.has_plugin("twisted"):
         config.pluginmanager.register(coexistence, "tcpclient-coexistence")
         loops = coexistence.running_loop_per_greenlet()
@@ -199,7 +216,39 @@ def _servers_for(request: pytest.FixtureRequest) -> _TestServers:
         return request.getfixturevalue(f"_tcpclient_asyncio_{_loop_scope(item)}")
     if anyio and inspect.iscoroutinefunction(getattr(item, "obj", None)):
         return request.getfixturevalue("_tcpclient_anyio")
-    return request.getfixturevalue("_tcpclient_twisted")
+    return request.getfixturevalue(f"_tcpclient_{_reactor_of(item)}")
+
+
+def _reactor_of(item: pytest.Item) -> str:
+    """Where the servers of ``item``, not an asyncio test, run: ``thread`` or
+    ``twisted``, as its ``tcpserver_reactor`` marker says, else by its kind."""
+    marker = item.get_closest_marker("tcpserver_reactor")
+    if marker is None:
+        return "twisted" if _is_twisted_style(item) else "thread"
+    if len(marker.args) != 1 or marker.kwargs or marker.args[0] not in REACTORS:
+        given = ", ".join([*map(repr, marker.args), *map(repr, marker.kwargs.items())])
+        raise pytest.UsageError(
+            f"{item.nodeid}: tcpserver_reactor() takes 'thread' or 'twisted', not ({given})"
+        )
+    return marker.args[0]
+
+
+def _is_twisted_style(item: pytest.Item) -> bool:
+    """Whether pytest-twisted runs ``item`` as a Twisted test: decorated with its
+    ``inlineCallbacks`` or ``ensureDeferred``, or a generator (Twisted's own
+    ``inlineCallbacks``) or coroutine function. A plain function is not."""
+    function = getattr(item, "obj", None)
+    if function is None:
+        return False
+    if getattr(function, "_pytest_twisted_mark", None) is not None:
+        return True
+    with contextlib.suppress(ValueError):  # a cycle of __wrapped__
+        function = inspect.unwrap(function)
+    return (
+        inspect.isgeneratorfunction(function)
+        or inspect.iscoroutinefunction(function)
+        or inspect.isasyncgenfunction(function)
+    )
 
 
 def _loop_scope(item: pytest.Item) -> str:
@@ -231,6 +280,19 @@ def _tcpclient_twisted(request: pytest.FixtureRequest) -> Iterator[_TestServers]
     stopped = servers.group.stop(_test_failed(request))
     pytest_twisted.blockon(stopped.addBoth(outcome.append))
     _report_teardown(outcome[0])
+
+
+@pytest.fixture
+def _tcpclient_thread(request: pytest.FixtureRequest) -> Iterator[blocking.BlockingServers]:
+    """The servers of a plain test, on the reactor thread: its blocking client is
+    answered while the test waits for it."""
+    servers = blocking.BlockingServers(
+        blocking.reactor_thread(),
+        timeout=_default_timeout(request.config),
+        convert=lambda failure: pytest.fail.Exception(str(failure)),
+    )
+    yield servers
+    _report_teardown(servers.finish(_test_failed(request)))
 
 
 async def _asyncio_servers(request: pytest.FixtureRequest) -> AsyncIterator[_TestServers]:

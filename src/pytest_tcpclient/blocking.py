@@ -1,0 +1,454 @@
+"""The blocking face: scripted servers on a reactor thread, for blocking clients.
+
+A blocking client (``socket``, ``smtplib``, ``http.client``, redis-py) waits in
+the test's own thread, so the server cannot run there. :class:`ReactorThread`
+runs a Twisted reactor of its own on a daemon thread, and the core's
+:class:`~pytest_tcpclient.core.ScriptedServer` is made, run, verified and
+closed on it, as on any other reactor. :class:`BlockingServer` is the test's
+side of one server: the same step methods, checked at the call in the test's
+thread and carried out on the reactor thread in the order they were declared;
+:meth:`BlockingServer.join` waits, blocking, and raises.
+
+:func:`scripted_server` gives such a server to ``unittest`` and any other
+runner; the pytest plugin gives it to plain ``def`` tests. One reactor thread
+serves the whole process (:func:`reactor_thread`): it is started on first use
+and lives until the process exits.
+
+Nothing here knows pytest: a layer says what a script failure becomes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import os
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from twisted.internet.base import ReactorBase
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
+
+from .core import (
+    DEFAULT_TIMEOUT,
+    ScriptedServer,
+    ScriptFailure,
+    ServerFactory,
+    ServerGroup,
+    StepMethods,
+)
+from .core.arguments import as_timeout
+from .core.steps import Step
+
+__all__ = [
+    "BlockingServer",
+    "BlockingServerFactory",
+    "BlockingServers",
+    "ReactorThread",
+    "reactor_thread",
+    "scripted_server",
+]
+
+T = TypeVar("T")
+
+Convert = Callable[[ScriptFailure], BaseException]
+"""What a layer makes of a script failure: the exception its tests fail with."""
+
+
+def _new_reactor() -> ReactorBase:
+    """A Twisted reactor that is neither installed nor run yet.
+
+    ``poll()`` where the platform has it, else ``select()``. It does not
+    register its thread as Twisted's I/O thread, which stays the thread of the
+    global reactor, if any.
+    """
+    try:
+        from twisted.internet.pollreactor import PollReactor as Reactor
+    except ImportError:  # pragma: no cover - a platform without poll()
+        from twisted.internet.selectreactor import SelectReactor as Reactor
+    reactor = Reactor()
+    reactor._registerAsIOThread = False
+    return reactor
+
+
+class ReactorThread:
+    """A Twisted reactor of its own, running on a daemon thread.
+
+    :meth:`post` hands the reactor thread a call and returns at once; calls
+    run in the order they were posted. :meth:`call` and :meth:`wait` block
+    until the reactor thread answers, never longer than they are told. A
+    blocking call made on the reactor thread itself raises ``RuntimeError``
+    instead of deadlocking.
+    """
+
+    call_timeout = 10.0
+    """Seconds a call that needs only a turn of the reactor thread may take."""
+    grace = 5.0
+    """Seconds a :meth:`wait` may take beyond the timeouts of the steps it waits
+    for: the time to close connections and stop listening on a busy machine."""
+
+    def __init__(self, name: str = "pytest-tcpclient reactor") -> None:
+        self.reactor = _new_reactor()
+        self.pid = os.getpid()
+        self._calls: deque[tuple[Callable[..., object], tuple[object, ...]]] = deque()
+        self._lock = threading.Lock()
+        self._draining = False
+        self._errors: list[BaseException] = []
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def __repr__(self) -> str:
+        state = "running" if self.alive else "stopped"
+        return f"<ReactorThread {self._thread.name!r} {state}>"
+
+    @property
+    def alive(self) -> bool:
+        """Whether the reactor thread runs, in this process."""
+        return self._thread.is_alive() and self.pid == os.getpid()
+
+    def on_reactor_thread(self) -> bool:
+        """Whether the caller runs on the reactor thread."""
+        return threading.get_ident() == self._thread.ident
+
+    def _run(self) -> None:
+        self.reactor.run(installSignalHandlers=False)
+
+    # -- handing over calls ----------------------------------------------------
+
+    def post(self, function: Callable[..., object], *args: object) -> None:
+        """Call ``function(*args)`` on the reactor thread, after every call posted
+        before it, without waiting. An exception it raises is raised by the next
+        :meth:`call` or :meth:`wait`.
+
+        Calls posted in a burst wake the reactor thread once.
+        """
+        with self._lock:
+            self._calls.append((function, args))
+            if self._draining:
+                return
+            self._draining = True
+        self.reactor.callFromThread(self._drain)
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                if not self._calls:
+                    self._draining = False
+                    return
+                function, args = self._calls.popleft()
+            try:
+                function(*args)
+            except BaseException as error:  # kept for the thread that posted it
+                self._errors.append(error)
+
+    def call(self, function: Callable[[], T], what: str) -> T:
+        """Call ``function()`` on the reactor thread and return its result (or
+        raise its exception). ``function`` must not block; ``what`` names the
+        call in errors."""
+        self._check_can_block(what)
+        future: Future[T] = Future()
+
+        def run() -> None:
+            try:
+                future.set_result(function())
+            except BaseException as error:
+                future.set_exception(error)
+
+        self.post(run)
+        return self._result(future, self.call_timeout, what)
+
+    def wait(self, start: Callable[[], tuple[Deferred[Any], float]], what: str) -> object:
+        """Run ``start()`` on the reactor thread and wait for the Deferred it
+        returns; return its result, or the :class:`~twisted.python.failure.Failure`
+        it failed with.
+
+        ``start`` returns the Deferred and how many seconds it may take at most
+        (the timeouts of the steps it waits for); the wait gives up
+        :attr:`grace` seconds after that. ``what`` names the call in errors.
+        """
+        self._check_can_block(what)
+        bound: Future[float] = Future()
+        outcome: Future[object] = Future()
+
+        def run() -> None:
+            try:
+                deferred, seconds = start()
+            except BaseException as error:
+                bound.set_exception(error)
+                return
+            bound.set_result(seconds)
+            deferred.addBoth(outcome.set_result)
+
+        self.post(run)
+        seconds = self._result(bound, self.call_timeout, what) + self.grace
+        return self._result(outcome, seconds, what)
+
+    def _check_can_block(self, what: str) -> None:
+        if self.on_reactor_thread():
+            raise RuntimeError(
+                f"{what} would deadlock: it was called on the thread the scripted "
+                "servers run on; call it from the test's thread"
+            )
+        if not self.alive:
+            raise RuntimeError(f"{what}: the scripted servers' reactor thread has stopped")
+
+    def _result(self, future: Future[T], seconds: float, what: str) -> T:
+        try:
+            result = future.result(timeout=seconds)
+        except FutureTimeout:
+            raise RuntimeError(
+                f"{what}: the reactor thread of the scripted servers gave no answer "
+                f"within {seconds:g} s"
+            ) from None
+        if self._errors:
+            raise self._errors.pop(0)
+        return result
+
+    # -- stopping ----------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop the reactor, wait for the thread to end and release the
+        reactor's own descriptors."""
+        if not self.alive:
+            return
+        self.reactor.callFromThread(self.reactor.stop)
+        self._thread.join(self.call_timeout)
+        waker = self.reactor.waker
+        if waker is not None and not self._thread.is_alive():
+            self.reactor.removeReader(waker)
+            waker.connectionLost(None)
+            self.reactor.waker = None
+
+
+_shared: ReactorThread | None = None
+_shared_lock = threading.Lock()
+
+
+def reactor_thread() -> ReactorThread:
+    """The process's reactor thread, started on first use.
+
+    It lives until the process exits (a forked child starts its own).
+    """
+    global _shared
+    with _shared_lock:
+        if _shared is None or not _shared.alive:
+            if _shared is None:
+                atexit.register(_stop_shared)
+            _shared = ReactorThread()
+        return _shared
+
+
+def _stop_shared() -> None:
+    if _shared is not None:
+        _shared.stop()
+
+
+def can_block(what: str) -> None:
+    """Raise ``RuntimeError`` if blocking here would freeze a running event loop:
+    inside a coroutine that an asyncio loop runs as a task.
+
+    A plain callback of a running loop (how pytest-twisted runs a plain test
+    on its asyncio reactor) may block: no coroutine is left waiting.
+    """
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    if asyncio.current_task(loop) is not None:
+        raise RuntimeError(
+            f"{what} would block the event loop this coroutine runs on: in an asyncio "
+            "test, use the tcpserver fixture and await join() and tcpserver_factory.stop()"
+        )
+
+
+# -- the test's side ----------------------------------------------------------------
+
+
+class BlockingServer(StepMethods):
+    """A scripted server for a client that blocks: the methods of
+    :class:`~pytest_tcpclient.core.ScriptedServer`, called from the test's thread.
+
+    Steps are checked at the call and run on the reactor thread in the order
+    declared, whether the client has connected yet or not. :meth:`join`
+    blocks until they are done.
+
+    :param thread: the reactor thread ``server`` runs on.
+    :param server: the core's server, made on that thread.
+    :param convert: what a script failure becomes when :meth:`join` raises it.
+    """
+
+    def __init__(
+        self, thread: ReactorThread, server: ScriptedServer, convert: Convert
+    ) -> None:
+        self._thread = thread
+        self._server = server
+        self._convert = convert
+        self.host: str = server.host
+        """The address the server listens on."""
+        self.service_port: int = server.service_port
+        """The port clients connect to."""
+        self.timeout: float = server.timeout
+        """The default timeout of this server's steps, in seconds."""
+
+    def __repr__(self) -> str:
+        return repr(self._server).replace("ScriptedServer", type(self).__name__, 1)
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the server has stopped listening."""
+        return self._server.stopped
+
+    def _add(self, step: Step) -> None:
+        self._server.check_running(step)
+        self._thread.post(self._server._add, step)
+
+    def join(self) -> None:
+        """Wait until every step declared so far is done.
+
+        :raises: the layer's failure (pytest's ``Failed``, or
+            :class:`~pytest_tcpclient.ScriptFailure`) as soon as the client
+            strays from the script. The wait never outlasts the timeouts of
+            the steps it waits for.
+        :raises RuntimeError: when called where blocking would deadlock (on
+            the reactor thread) or freeze an event loop (in an asyncio task).
+        """
+        __tracebackhide__ = True
+        can_block("join()")
+        server = self._server
+        outcome = self._thread.wait(lambda: (server.join(), server.time_left), "join()")
+        if isinstance(outcome, Failure):
+            raise _exception(outcome, self._convert)
+
+
+def _exception(failure: Failure, convert: Convert) -> BaseException:
+    """What to raise for ``failure``: a script failure as the layer makes it, any
+    other error as it is; without the traceback it had on the reactor thread."""
+    if isinstance(failure.value, ScriptFailure):
+        return convert(failure.value).with_traceback(None)
+    return failure.value.with_traceback(None)
+
+
+class BlockingServers:
+    """The servers of one test: made, verified and closed on the reactor thread.
+
+    :param thread: the reactor thread the servers run on.
+    :param timeout: the default step timeout of every server.
+    :param host: the address every server listens on.
+    :param convert: what a script failure becomes; by default it is raised
+        as it is.
+    """
+
+    def __init__(
+        self,
+        thread: ReactorThread,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        host: str = "127.0.0.1",
+        convert: Convert = lambda failure: failure,
+    ) -> None:
+        self.thread = thread
+        self.group = ServerGroup(thread.reactor, timeout=timeout, host=host)
+        self.convert = convert
+
+    def new(self, what: str = "tcpserver_factory()") -> BlockingServer:
+        """One more server, listening at once on its own port; ``what`` names
+        the call in errors."""
+        can_block(what)
+        return self.wrap(self.thread.call(self.group.new, what))
+
+    def wrap(self, server: ScriptedServer) -> BlockingServer:
+        """The test's side of ``server``."""
+        return BlockingServer(self.thread, server, self.convert)
+
+    def factory(self) -> BlockingServerFactory:
+        """A factory of more servers in this group (``tcpserver_factory``)."""
+        return BlockingServerFactory(self)
+
+    def finish(self, test_failed: bool = False) -> Failure | None:
+        """Verify every server as teardown does, then close them, pass or fail.
+
+        Returns the failure found, or None: a teardown reports it its own way.
+        """
+        return self.stop(lambda: self.group.stop(test_failed), "teardown")
+
+    def stop(self, stop: Callable[[], Deferred[None]], what: str) -> Failure | None:
+        """Wait for ``stop()``, which verifies and closes servers of the group
+        on the reactor thread; return the failure it found, or None."""
+
+        def start() -> tuple[Deferred[None], float]:
+            # At most as long as the slowest server of the group, with the
+            # expect_disconnect() that verify() may declare.
+            servers = self.group.servers
+            seconds = max((s.time_left + s.timeout for s in servers), default=0.0)
+            return stop(), seconds
+
+        outcome = self.thread.wait(start, what)
+        return outcome if isinstance(outcome, Failure) else None
+
+
+class BlockingServerFactory(ServerFactory):
+    """``tcpserver_factory`` for a blocking test: ``tcpserver_factory()`` returns
+    one more :class:`BlockingServer`, listening; ``tcpserver_factory.stop()``
+    blocks while it verifies and closes the servers made so far, and raises
+    what it found."""
+
+    def __init__(self, servers: BlockingServers) -> None:
+        super().__init__(servers.group)
+        self._servers = servers
+
+    def __call__(self) -> BlockingServer:  # type: ignore[override]
+        """One more server, listening at once on its own port."""
+        what = "tcpserver_factory()"
+        can_block(what)
+        return self._servers.wrap(self._servers.thread.call(super().__call__, what))
+
+    def stop(self) -> None:  # type: ignore[override]
+        """Verify and close every server made so far.
+
+        :raises: the layer's failure, as :meth:`BlockingServer.join` does.
+        """
+        __tracebackhide__ = True
+        can_block("tcpserver_factory.stop()")
+        failure = self._servers.stop(super().stop, "tcpserver_factory.stop()")
+        if failure is not None:
+            raise _exception(failure, self._servers.convert)
+
+
+@contextmanager
+def scripted_server(
+    *, timeout: float = DEFAULT_TIMEOUT, host: str = "127.0.0.1"
+) -> Iterator[BlockingServer]:
+    """A scripted server for a blocking client, for ``unittest`` or any runner.
+
+    Yields a :class:`BlockingServer`, already listening. Leaving the block
+    verifies the script as the pytest plugin's teardown does (if the block
+    left a connection open, the client must close it) and raises
+    :class:`~pytest_tcpclient.ScriptFailure`, an ``AssertionError``, if the
+    client strayed; ``join()`` raises it too. An exception raised inside the
+    block wins (the script's failure, if any, is added to its notes); the
+    server is closed either way.
+
+    :param timeout: the default step timeout, in seconds.
+    :param host: the address to listen on.
+    """
+    timeout = as_timeout(timeout, "scripted_server() argument 'timeout'", DEFAULT_TIMEOUT)
+    if not isinstance(host, str):
+        kind = type(host).__name__
+        raise TypeError(f"scripted_server() argument 'host' must be str, not {kind}")
+    servers = BlockingServers(reactor_thread(), timeout=timeout, host=host)
+    server = servers.new("scripted_server()")
+    try:
+        yield server
+    except BaseException as error:
+        failure = servers.finish(test_failed=True)
+        if failure is not None and hasattr(error, "add_note"):
+            error.add_note(f"The scripted server's script failed too:\n{failure.value}")
+        raise
+    failure = servers.finish()
+    if failure is not None:
+        raise _exception(failure, servers.convert)
