@@ -1,9 +1,10 @@
 """Run every example and check that each behaves as its docstring says.
 
 Each directory under ``examples/`` holds the examples for one way to run tests
-(``twisted/``: pytest-twisted; ``asyncio/``: pytest-asyncio; ``trial/``: the
-trial runner). The module docstring of every example ends
-with what it should do, read here and by the test suite:
+(``twisted/``: pytest-twisted; ``asyncio/``: pytest-asyncio; ``sync/``: plain
+tests with blocking clients; ``trial/``: the trial runner). The module
+docstring of every example ends with what it should do, read here and by the
+test suite:
 
     Outcome: passed
     Outcome: failed             (or ``error``: the failure is found at teardown)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import os
 import re
 import shutil
 import subprocess
@@ -34,6 +35,7 @@ DIRECTORIES = demo.example_directories()
 PYTEST_DIRECTORIES = [d for d in DIRECTORIES if demo.runner_for(d) is demo.run_pytest]
 EXAMPLES = [path for directory in DIRECTORIES for path in demo.example_files(directory)]
 TWISTED = ROOT / "examples" / "twisted"
+SYNC = ROOT / "examples" / "sync"
 TIMEOUT = 120  # seconds the demo may take before it counts as hung
 
 
@@ -92,9 +94,8 @@ def test_example_declares_its_outcome_and_holds_one_test(path: Path):
     assert demo.expectation(path).outcome in ("passed", "failed", "error")
 
 
-def test_examples_cover_every_diagnostic():
-    failures = {demo.expectation(path).failure for path in TWISTED.glob("test_*.py")}
-    patterns = [
+DIAGNOSTICS = {
+    "twisted": [
         r"Timed out waiting for b'.*'",
         r"Expected b'.*' but received b'.*' \(first difference at offset \d+\)",
         r"Expected b'.*' but the client closed the connection after b'.*'",
@@ -107,8 +108,27 @@ def test_examples_cover_every_diagnostic():
         r"Timed out waiting for frame b'.*'",
         r"Expected frame b'.*' but received frame b'.*'",
         r".* needs a connection, but none was made .*",
+    ],
+    # Plain tests with blocking clients: one example per family.
+    "sync": [
+        r"Expected b'.*' but received b'.*' \(first difference at offset \d+\)",
+        r"Timed out waiting for b'.*'",
+        r"Timed out waiting for the client to close the connection",
+        r"Expected one connection at a time, .*",
+    ],
+}
+"""The diagnostics each directory of examples shows, as regular expressions."""
+
+
+@pytest.mark.parametrize("directory", sorted(DIAGNOSTICS))
+def test_examples_cover_every_diagnostic(directory: str):
+    examples = (ROOT / "examples" / directory).glob("test_*.py")
+    failures = {demo.expectation(path).failure for path in examples}
+    missing = [
+        pattern
+        for pattern in DIAGNOSTICS[directory]
+        if not any(re.fullmatch(pattern, failure or "") for failure in failures)
     ]
-    missing = [p for p in patterns if not any(re.fullmatch(p, f or "") for f in failures)]
     assert not missing
 
 
@@ -149,6 +169,21 @@ def test_seed_failure_is_reported_at_the_join_line(run_examples, name: str, join
     assert under == "E       Failed: Timed out waiting for b'Hello, world!'"
     assert re.fullmatch(rf"{name}\.py:\d+: Failed", section[-1])
     assert report.internals(name) == []
+
+
+def test_the_unittest_example_passes_under_the_standard_runner(tmp_path: Path):
+    """Outside pytest: ``python -m unittest``, with no plugin loaded."""
+    done = subprocess.run(
+        [sys.executable, "-m", "unittest", "-v", "test_unittest"],
+        cwd=SYNC,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"^test_hello .* \.\.\. ok$", done.stderr, re.MULTILINE)
+    assert "pytest" not in done.stderr
 
 
 def test_seed_passing_examples_pass(run_examples):
