@@ -4,7 +4,8 @@ Each file holds ``n`` copies of one test:
 
 - ``nothing``: a test of the same style with an empty body (the baseline);
 - ``raw``: connect, hello, disconnect against a hand-written server made by a
-  fixture, as a user would write without the plugin;
+  fixture, as a user would write without the plugin (for blocking clients, a
+  listening socket and a thread that serves it);
 - ``plugin``: the same conversation against the ``tcpserver`` fixture.
 
 A ``conftest.py`` in the directory times ``pytest_runtestloop`` (every test's
@@ -187,9 +188,79 @@ async def test_{i}(tcpserver):
 """,
 }
 
+SYNC_HEADER = """
+import socket
+import threading
+
+import pytest
+
+
+def recv_exactly(sock, size):
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def recv_all(sock):
+    data = b""
+    while chunk := sock.recv(4096):
+        data += chunk
+    return data
+
+
+@pytest.fixture
+def rawserver():
+    listener = socket.create_server(("127.0.0.1", 0))
+    received = []
+
+    def serve():
+        connection, _ = listener.accept()
+        with connection:
+            hello = recv_exactly(connection, 5)
+            connection.sendall(hello)
+            received.append(hello + recv_all(connection))
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    yield listener.getsockname()[1], received
+    thread.join(5)
+    listener.close()
+    assert received == [b"hello"]
+"""
+
+SYNC_TESTS = {
+    "nothing": """
+def test_{i}():
+    pass
+""",
+    "raw": """
+def test_{i}(rawserver):
+    port, received = rawserver
+    with socket.create_connection(("127.0.0.1", port)) as client:
+        client.sendall(b"hello")
+        assert recv_exactly(client, 5) == b"hello"
+""",
+    "plugin": """
+def test_{i}(tcpserver):
+    tcpserver.expect_connect()
+    tcpserver.expect_bytes(b"hello")
+    tcpserver.send_bytes(b"hello")
+    tcpserver.expect_disconnect()
+    with socket.create_connection(("127.0.0.1", tcpserver.service_port)) as client:
+        client.sendall(b"hello")
+        assert recv_exactly(client, 5) == b"hello"
+    tcpserver.join()
+""",
+}
+
 STYLES = {
     "twisted": (TWISTED_HEADER, TWISTED_TESTS),
     "asyncio": (ASYNCIO_HEADER, ASYNCIO_TESTS),
+    "sync": (SYNC_HEADER, SYNC_TESTS),
 }
 VARIANTS = ("nothing", "raw", "plugin")
 PYTEST_DEADLINE = 600.0

@@ -1,10 +1,12 @@
-"""Benchmarks: pytest-tcpclient against raw Twisted and raw asyncio, side by side.
+"""Benchmarks: pytest-tcpclient against raw Twisted, raw asyncio and a raw
+threaded server, side by side.
 
 ``make bench`` runs ``.venv/bin/python bench/run.py``; ``--quick`` is a tiny
 smoke run, ``--scale F`` multiplies every workload's size by F. Each workload
 goes through the plugin and through a minimal hand-written equivalent (a raw
 Twisted Protocol for the Twisted style, raw asyncio streams for the asyncio
-style), several times, alternating which goes first; the table shows medians
+style, a socket served by a thread for the sync style of blocking clients),
+several times, alternating which goes first; the table shows medians
 and the ratio plugin/raw of the medians, with the range of the ratios of the
 single runs.
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import inspect
 import json
 import os
 import platform
@@ -42,6 +45,9 @@ from common import (
 )
 
 HERE = Path(__file__).resolve().parent
+STYLES = ("twisted", "asyncio", "sync")
+MEMORY_STYLES = ("twisted", "asyncio")
+"""The styles of the memory runs: the sync style runs the same core."""
 WORKLOADS = ("throughput", "segmentation", "round_trips", "frames", "per_test", "memory")
 CHILD_DEADLINE = 3600.0
 REPEAT_FACTOR = {"throughput": 3}
@@ -53,8 +59,10 @@ SETUP = (
     "client and server in one process, on one event loop, as the plugin is used: "
     "Twisted style on Twisted's default reactor (client: Twisted Protocols), asyncio "
     "style on one asyncio loop (client: asyncio streams; the plugin's server on an "
-    "AsyncioSelectorReactor bound to that loop). Same client and data for plugin and "
-    "raw; only the server differs. Loopback 127.0.0.1."
+    "AsyncioSelectorReactor bound to that loop), sync style with a blocking socket "
+    "client in the test's thread (the plugin's server on its reactor thread, the raw "
+    "server a thread serving the socket). Same client and data for plugin and raw; "
+    "only the server differs. Loopback 127.0.0.1."
 )
 
 
@@ -89,25 +97,34 @@ def timed_workloads(style: str, sizes: Sizes, repeat: int, only: set[str]) -> di
             runs = results[name] = {kind: [] for kind in runners}
             if repeat > 1:  # warm up: first connections, imports, caches
                 for runner in runners.values():
-                    await runner()
+                    await completed(runner())
             kinds = list(runners)
             # Short runs are noisier and cheap: run them more often.
             for index in range(repeat * REPEAT_FACTOR.get(name, 1)):
                 shift = index % len(kinds)  # rotate who goes first
                 for kind in kinds[shift:] + kinds[:shift]:
                     gc.collect()
-                    runs[kind].append(await runners[kind]())
+                    runs[kind].append(await completed(runners[kind]()))
         return results
 
     if style == "twisted":
         import twisted_style
 
         return twisted_style.run(lambda reactor: measure(workloads(twisted_style, reactor)))
+    if style == "sync":
+        import sync_style
+
+        return sync_style.run(measure(workloads(sync_style)))
     import asyncio
 
     import asyncio_style
 
     return asyncio.run(measure(workloads(asyncio_style)))
+
+
+async def completed(run: Any) -> Timing:
+    """The timing of a run: awaited if the style's runners are coroutines."""
+    return await run if inspect.isawaitable(run) else run
 
 
 def memory_run(style: str, kind: str, size: int, chunk: int) -> dict:
@@ -275,7 +292,7 @@ def _row(
 def rows(results: dict, sizes: Sizes) -> list[Row]:
     table: list[Row] = []
     payload_mib = sizes.throughput / MiB
-    for style in ("twisted", "asyncio"):
+    for style in STYLES:
         timed = results.get("timed", {}).get(style, {})
         if "throughput" in timed:
             megabytes = sizes.throughput / 1e6
@@ -517,7 +534,10 @@ def main(argv: list[str]) -> int:
         )
         return 0
 
-    print("pytest-tcpclient benchmarks: the plugin against raw Twisted and raw asyncio")
+    print(
+        "pytest-tcpclient benchmarks: the plugin against raw Twisted, raw asyncio "
+        "and a raw threaded server"
+    )
     for line in machine():
         print(line)
     print(f"command: {command_line()}")
@@ -529,14 +549,14 @@ def main(argv: list[str]) -> int:
     timed = {"throughput", "segmentation", "round_trips", "frames"} & options.only
     if timed:
         results["timed"] = {}
-        for style in ("twisted", "asyncio"):
+        for style in STYLES:
             print(f"running the {style}-style workloads ...", flush=True)
             arguments = ["--child", "timed", "--style", style, "--only", ",".join(timed)]
             results["timed"][style] = child([*arguments, *common])
     if "memory" in options.only:
         print("running the memory runs, each in a fresh process ...", flush=True)
         results["memory"] = {}
-        for style in ("twisted", "asyncio"):
+        for style in MEMORY_STYLES:
             runs = results["memory"][style] = {"plugin": [], "raw": []}
             for index in range(options.repeat):
                 for kind in ("plugin", "raw") if index % 2 == 0 else ("raw", "plugin"):

@@ -158,14 +158,25 @@ def test_bad_input_raises_at_the_call_and_the_server_stays_usable(
     ping(tcpserver)
 
 
-def test_the_repr_tells_the_address_state_and_progress(tcpserver):
-    tcpserver.expect_connect()
-    shown = repr(tcpserver)
-    assert shown.startswith(f"<BlockingServer 127.0.0.1:{tcpserver.service_port} listening")
-    with client(tcpserver.service_port):
-        tcpserver.join()
-    tcpserver.expect_disconnect()
-    tcpserver.join()
+def test_the_repr_tells_the_address_state_and_progress(tcpserver_factory):
+    address = "127.0.0.1:{}"
+    server = tcpserver_factory()
+    # Until the reactor thread has taken the socket it listens on, it is starting.
+    assert repr(server) in (
+        f"<BlockingServer {address.format(server.service_port)} starting>",
+        f"<BlockingServer {address.format(server.service_port)} listening, 0/0 steps done>",
+    )
+    server.expect_connect()
+    with client(server.service_port):
+        server.join()
+        assert repr(server) == (
+            f"<BlockingServer {address.format(server.service_port)} listening, "
+            "1/1 steps done>"
+        )
+        server.expect_disconnect()
+    server.join()
+    tcpserver_factory.stop()
+    assert repr(server).endswith("stopped, 3/3 steps done>")  # and the end of script
 
 
 # -- where blocking is refused ---------------------------------------------------------
@@ -310,6 +321,15 @@ def test_scripted_server_runs_a_script_and_closes():
         ping(server)
     assert server.stopped
     assert refused(server.service_port)
+
+
+@pytest.mark.skipif(not socket.has_ipv6, reason="no IPv6")
+def test_scripted_server_listens_on_the_host_given():
+    with scripted_server(host="::1") as server:
+        server.expect_connect()
+        with socket.create_connection(("::1", server.service_port), timeout=WAIT):
+            server.join()
+    assert server.host == "::1"
 
 
 def test_leaving_the_block_verifies_the_script_and_raises_a_script_failure():

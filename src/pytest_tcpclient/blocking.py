@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
+import socket
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -30,6 +31,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from twisted.internet.abstract import isIPv6Address
 from twisted.internet.base import ReactorBase
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
@@ -55,6 +57,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+BACKLOG = 50
+"""Connections the kernel queues for a server, as Twisted's ``listenTCP``."""
 
 Convert = Callable[[ScriptFailure], BaseException]
 """What a layer makes of a script failure: the exception its tests fail with."""
@@ -188,14 +193,19 @@ class ReactorThread:
         seconds = self._result(bound, self.call_timeout, what) + self.grace
         return self._result(outcome, seconds, what)
 
+    def check_alive(self, what: str) -> None:
+        """Raise ``RuntimeError`` if the reactor thread has stopped; ``what``
+        names the call that needs it."""
+        if not self.alive:
+            raise RuntimeError(f"{what}: the scripted servers' reactor thread has stopped")
+
     def _check_can_block(self, what: str) -> None:
         if self.on_reactor_thread():
             raise RuntimeError(
                 f"{what} would deadlock: it was called on the thread the scripted "
                 "servers run on; call it from the test's thread"
             )
-        if not self.alive:
-            raise RuntimeError(f"{what}: the scripted servers' reactor thread has stopped")
+        self.check_alive(what)
 
     def _result(self, future: Future[T], seconds: float, what: str) -> T:
         try:
@@ -248,6 +258,23 @@ def _stop_shared() -> None:
         _shared.stop()
 
 
+def _listening_socket(host: str) -> socket.socket:
+    """A non-blocking TCP socket listening on ``host`` at a port the kernel
+    picks, made as Twisted's ``listenTCP`` makes one."""
+    family = socket.AF_INET6 if isIPv6Address(host) else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        if os.name == "posix":
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, 0))
+        listener.listen(BACKLOG)
+        listener.setblocking(False)
+    except BaseException:
+        listener.close()
+        raise
+    return listener
+
+
 def can_block(what: str) -> None:
     """Raise ``RuntimeError`` if blocking here would freeze a running event loop:
     inside a coroutine that an asyncio loop runs as a task.
@@ -277,35 +304,61 @@ class BlockingServer(StepMethods):
     declared, whether the client has connected yet or not. :meth:`join`
     blocks until they are done.
 
-    :param thread: the reactor thread ``server`` runs on.
-    :param server: the core's server, made on that thread.
+    The core's server behind it is made on the reactor thread, from the
+    listening socket that :meth:`BlockingServers.new` binds, by the first call
+    handed to that thread; every later call finds it there.
+
+    :param thread: the reactor thread the server runs on.
+    :param host: the address the server listens on.
+    :param port: the port it listens on.
+    :param timeout: the default timeout of its steps.
     :param convert: what a script failure becomes when :meth:`join` raises it.
     """
 
     def __init__(
-        self, thread: ReactorThread, server: ScriptedServer, convert: Convert
+        self,
+        thread: ReactorThread,
+        host: str,
+        port: int,
+        timeout: float,
+        convert: Convert,
     ) -> None:
         self._thread = thread
-        self._server = server
         self._convert = convert
-        self.host: str = server.host
+        self._server: ScriptedServer | None = None
+        self.host = host
         """The address the server listens on."""
-        self.service_port: int = server.service_port
+        self.service_port = port
         """The port clients connect to."""
-        self.timeout: float = server.timeout
+        self.timeout = timeout
         """The default timeout of this server's steps, in seconds."""
 
     def __repr__(self) -> str:
+        if self._server is None:
+            return f"<{type(self).__name__} {self.host}:{self.service_port} starting>"
         return repr(self._server).replace("ScriptedServer", type(self).__name__, 1)
 
     @property
     def stopped(self) -> bool:
         """Whether the server has stopped listening."""
-        return self._server.stopped
+        return self._server is not None and self._server.stopped
+
+    def _made(self, server: ScriptedServer) -> None:
+        """On the reactor thread: the core's server is ready."""
+        self._server = server
 
     def _add(self, step: Step) -> None:
-        self._server.check_running(step)
-        self._thread.post(self._server._add, step)
+        if self._server is not None:
+            self._server.check_running(step)
+        self._thread.post(self._declare, step)
+
+    def _declare(self, step: Step) -> None:
+        assert self._server is not None  # made by the first call handed over
+        self._server._add(step)
+
+    def _joined(self) -> tuple[Deferred[None], float]:
+        assert self._server is not None
+        return self._server.join(), self._server.time_left
 
     def join(self) -> None:
         """Wait until every step declared so far is done.
@@ -319,8 +372,7 @@ class BlockingServer(StepMethods):
         """
         __tracebackhide__ = True
         can_block("join()")
-        server = self._server
-        outcome = self._thread.wait(lambda: (server.join(), server.time_left), "join()")
+        outcome = self._thread.wait(self._joined, "join()")
         if isinstance(outcome, Failure):
             raise _exception(outcome, self._convert)
 
@@ -355,15 +407,36 @@ class BlockingServers:
         self.group = ServerGroup(thread.reactor, timeout=timeout, host=host)
         self.convert = convert
 
-    def new(self, what: str = "tcpserver_factory()") -> BlockingServer:
-        """One more server, listening at once on its own port; ``what`` names
-        the call in errors."""
+    def new(
+        self, what: str = "tcpserver_factory()", made: list[ScriptedServer] | None = None
+    ) -> BlockingServer:
+        """One more server, listening when this returns, without waiting for the
+        reactor thread: the socket is bound and listening here, and the reactor
+        thread serves it from its next turn on (until then the kernel queues
+        the connections). ``made`` also gets the core's server, on the reactor
+        thread; ``what`` names the call in errors."""
         can_block(what)
-        return self.wrap(self.thread.call(self.group.new, what))
+        self.thread.check_alive(what)
+        listener = _listening_socket(self.group.host)
+        server = BlockingServer(
+            self.thread,
+            self.group.host,
+            listener.getsockname()[1],
+            self.group.timeout,
+            self.convert,
+        )
 
-    def wrap(self, server: ScriptedServer) -> BlockingServer:
-        """The test's side of ``server``."""
-        return BlockingServer(self.thread, server, self.convert)
+        def make() -> None:
+            try:
+                made_server = self.group.new(listener=listener)
+            finally:
+                listener.close()  # the reactor serves a copy of its own
+            server._made(made_server)
+            if made is not None:
+                made.append(made_server)
+
+        self.thread.post(make)
+        return server
 
     def factory(self) -> BlockingServerFactory:
         """A factory of more servers in this group (``tcpserver_factory``)."""
@@ -403,9 +476,7 @@ class BlockingServerFactory(ServerFactory):
 
     def __call__(self) -> BlockingServer:  # type: ignore[override]
         """One more server, listening at once on its own port."""
-        what = "tcpserver_factory()"
-        can_block(what)
-        return self._servers.wrap(self._servers.thread.call(super().__call__, what))
+        return self._servers.new("tcpserver_factory()", made=self._made)
 
     def stop(self) -> None:  # type: ignore[override]
         """Verify and close every server made so far.

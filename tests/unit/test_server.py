@@ -7,6 +7,7 @@ StringTransport, fed by hand, and time passes only by ``reactor.advance``.
 from __future__ import annotations
 
 import math
+import socket
 
 import pytest
 from twisted.internet.defer import ensureDeferred, inlineCallbacks
@@ -114,6 +115,18 @@ def test_listens_on_loopback_on_a_port_the_kernel_picks(reactor, server):
     assert (port, interface) == (0, "127.0.0.1")
     assert server.host == "127.0.0.1"
     assert server.service_port == 0  # what MemoryReactor's port reports
+
+
+def test_a_server_given_a_listening_socket_serves_it(reactor):
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        server = ScriptedServer(reactor, listener=listener)
+        [(fileno, family, factory)] = reactor.adoptedPorts
+        assert (fileno, family) == (listener.fileno(), socket.AF_INET)
+    assert factory is server._factory
+    assert reactor.tcpServers == []  # no port of its own
+    assert server.service_port == 1234  # what MemoryReactor's adopted port reports
 
 
 def test_repr_tells_the_state_and_the_progress(server, connect):

@@ -7,6 +7,7 @@ and turns each call into a step. It needs only a reactor, passed in.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -51,6 +52,10 @@ class ScriptedServer(StepMethods):
     :param host: the address to listen on.
     :param client_check: asked, when a client closes, what was wrong with how
         it closed (a layer that sees the client side can tell).
+    :param listener: a socket already bound and listening, in non-blocking
+        mode, to serve instead of listening on a new one: a layer that binds
+        it on another thread knows the port before the reactor runs. The
+        reactor serves a copy of it; the caller closes its own.
     """
 
     def __init__(
@@ -60,15 +65,20 @@ class ScriptedServer(StepMethods):
         timeout: float = DEFAULT_TIMEOUT,
         host: str = "127.0.0.1",
         client_check: ClientCheck | None = None,
+        listener: socket.socket | None = None,
     ) -> None:
         self.timeout = as_timeout(
             timeout, "ScriptedServer() argument 'timeout'", DEFAULT_TIMEOUT
         )
         self.host = host
         self._factory = ScriptFactory(reactor, client_check)  # type: ignore[arg-type]
-        self._port: IListeningPort | None = reactor.listenTCP(
-            0, self._factory, interface=host
-        )
+        self._port: IListeningPort | None
+        if listener is None:
+            self._port = reactor.listenTCP(0, self._factory, interface=host)
+        else:
+            self._port = reactor.adoptStreamPort(  # type: ignore[attr-defined]
+                listener.fileno(), listener.family, self._factory
+            )
         self.service_port: int = self._port.getHost().port
         """The port clients connect to."""
         self._joins: list[Deferred[None]] = []
@@ -258,14 +268,19 @@ class ServerGroup:
         server_class: type[ScriptedServer] = ScriptedServer,
     ) -> None:
         self._reactor = reactor
-        self._timeout = timeout
-        self._host = host
+        self.timeout = timeout
+        """The default step timeout of every server, in seconds."""
+        self.host = host
+        """The address every server listens on."""
         self._server_class = server_class
         self.servers: list[ScriptedServer] = []
 
-    def new(self) -> ScriptedServer:
-        """Make one more server, listening at once on its own port."""
-        server = self._server_class(self._reactor, timeout=self._timeout, host=self._host)
+    def new(self, listener: socket.socket | None = None) -> ScriptedServer:
+        """Make one more server, listening at once on its own port (or on
+        ``listener``, as :class:`ScriptedServer` says)."""
+        server = self._server_class(
+            self._reactor, timeout=self.timeout, host=self.host, listener=listener
+        )
         self.servers.append(server)
         return server
 
