@@ -444,6 +444,8 @@ def test_a_client_with_no_timeout_of_its_own_fails_with_the_diagnostic(run_once)
 
 
 TEARDOWN = """
+    import socket
+
     import pytest
 
     from helpers import client
@@ -495,6 +497,14 @@ TEARDOWN = """
             tcpserver.join()
 
 
+    def test_forgotten_reply(tcpserver):
+        tcpserver.expect_connect()
+        tcpserver.expect_bytes(b"HELLO")
+        s = socket.create_connection(("127.0.0.1", tcpserver.service_port))  # no timeout
+        s.sendall(b"HELLO")
+        assert s.recv(100) == b"WELCOME"  # but no send_bytes(b"WELCOME") was declared
+
+
     LAST = {}
 
 
@@ -529,6 +539,8 @@ TEARDOWN_ERRORS = {
     "but a client connected",
     "test_no_join_and_a_wrong_client": "Expected b'hi' but received b'ho' "
     "(first difference at offset 1)",
+    "test_forgotten_reply": "Timed out waiting for the client to close the connection "
+    "after the last step",
 }
 
 
@@ -541,14 +553,15 @@ def teardown_run(run_once):
 
 def test_teardown_finishes_the_script_and_reports_an_error(teardown_run):
     report = teardown_run
-    report.result.assert_outcomes(passed=5, failed=4, errors=len(TEARDOWN_ERRORS))
+    report.result.assert_outcomes(passed=5, failed=5, errors=len(TEARDOWN_ERRORS))
     for name in (
         "test_join_failure_taken_by_the_test",
         "test_the_failed_test_left_nothing_behind",
     ):
         assert report.words[report.node(name)] == {"PASSED"}
     for name, first_line in TEARDOWN_ERRORS.items():
-        assert report.words[report.node(name)] == {"PASSED", "ERROR"}
+        body = "FAILED" if name == "test_forgotten_reply" else "PASSED"
+        assert report.words[report.node(name)] == {body, "ERROR"}
         lines = report.section(name, "teardown")
         assert next(line for line in lines if line) == first_line
         assert report.internals(name, "teardown") == []

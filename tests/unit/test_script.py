@@ -582,3 +582,99 @@ def test_the_end_passes_when_nothing_more_happened(events):
     script = play(*events)
     assert script.failure is None
     assert script.completed == len(script.steps)
+
+
+# -- when every step is done and the client keeps the connection open -------------
+
+IDLE = 2.0
+
+
+def idle_script(*events):
+    """A script with an idle timeout of ``IDLE`` and ``events`` played on it."""
+    script = Script(idle_timeout=IDLE)
+    feed(script, *events)
+    return script
+
+
+def test_the_script_times_how_long_it_is_idle_with_the_connection_open():
+    script = Script(idle_timeout=IDLE)
+    assert feed(script, ExpectConnect(T)) == [StartTimer(T)]
+    # The step done, the client's connection open: the idle timer replaces it.
+    assert feed(script, CONNECT) == [CancelTimer(), StartTimer(IDLE)]
+    assert script.failure is None
+
+
+def test_an_idle_script_that_times_out_fails_and_hangs_up():
+    """So a client waiting for a reply the script does not send is not left waiting."""
+    script = idle_script(ExpectConnect(T), CONNECT, ExpectBytes(b"HELLO", T), b"HELLO")
+    assert feed(script, TIMEOUT) == [Close(FIRST)]
+    failure = script.failure
+    assert failure.summary == (
+        "Timed out waiting for the client to close the connection after the last step"
+    )
+    assert failure.details == [
+        "The script has no more steps: if the client waits for a reply, declare it "
+        "(send_bytes(), send_frame())."
+    ]
+    assert failure.transcript[-2:] == [
+        "client sent b'HELLO'",
+        "timed out after the last step",
+    ]
+
+
+def test_bytes_no_step_reads_show_in_the_idle_failure_and_do_not_restart_its_timer():
+    script = idle_script(ExpectConnect(T), CONNECT)
+    assert feed(script, b"PING", b"\r\n") == []
+    feed(script, TIMEOUT)
+    unread = "The client sent b'PING\\r\\n', which no step reads."
+    assert script.failure.details[-1] == unread
+
+
+def test_a_step_declared_while_idle_starts_its_own_timer():
+    script = idle_script(ExpectConnect(T), CONNECT)
+    assert feed(script, ExpectBytes(b"x", 3.0)) == [CancelTimer(), StartTimer(3.0)]
+    assert feed(script, b"x") == [CancelTimer(), StartTimer(IDLE)]
+    # Idle time counts from the last step done: a reply declared restarts it.
+    assert feed(script, SendBytes(b"y")) == [
+        Write(FIRST, b"y"),
+        CancelTimer(),
+        StartTimer(IDLE),
+    ]
+
+
+def test_the_idle_timer_stops_when_the_client_closes():
+    script = idle_script(ExpectConnect(T), CONNECT)
+    assert feed(script, CLOSE) == [CancelTimer()]
+    assert feed(script, TIMEOUT) == []  # a late timer changes nothing
+    assert script.failure is None
+    feed(script, ExpectDisconnect(T))  # teardown's implicit close reads it
+    assert script.completed == 2
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        pytest.param([ExpectConnect(T), CONNECT, ExpectDisconnect(T), CLOSE], id="closed"),
+        pytest.param([ExpectConnect(T), CONNECT, Disconnect()], id="server closed"),
+        pytest.param([SendBytes(b"x")], id="no connection: the step failed"),
+        pytest.param([], id="nothing declared"),
+    ],
+)
+def test_no_idle_timer_runs_without_an_open_connection(events):
+    actions = feed(Script(idle_timeout=IDLE), *events)
+    started = [a for a in actions if isinstance(a, StartTimer)]
+    cancelled = [a for a in actions if isinstance(a, CancelTimer)]
+    assert len(started) == len(cancelled)  # every timer started was stopped
+
+
+def test_without_an_idle_timeout_an_idle_script_waits():
+    script = play(ExpectConnect(T), CONNECT)
+    assert script.idle_timeout is None
+    assert feed(script, b"late", TIMEOUT) == []
+    assert script.failure is None
+
+
+def test_stopping_an_idle_script_cancels_the_timer_and_fails_nothing():
+    script = idle_script(ExpectConnect(T), CONNECT)
+    assert script.stop() == [CancelTimer()]
+    assert script.failure is None

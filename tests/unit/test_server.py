@@ -656,6 +656,22 @@ def test_the_next_step_moves_the_timer_and_counts_from_its_own_start(
     assert failure_of(server.join()).summary == "Timed out waiting for b'b'"
 
 
+def test_an_idle_script_hangs_up_after_the_server_timeout(reactor, connect):
+    server = ScriptedServer(reactor, timeout=0.5)
+    server.expect_connect()
+    server.expect_bytes(b"HELLO")
+    client = connect(1)  # the fixture's server is the first
+    client.send(b"HELLO")  # and waits for a reply nobody declared
+    reactor.advance(0.4)
+    assert not client.closed_by_server
+    reactor.advance(0.1)
+    assert client.closed_by_server
+    assert failure_of(server.join()).summary == (
+        "Timed out waiting for the client to close the connection after the last step"
+    )
+    assert reactor.getDelayedCalls() == []
+
+
 def test_time_left_bounds_when_every_join_fires(reactor, server, connect):
     server.expect_connect(timeout=2)
     server.expect_bytes(b"a", timeout=3)

@@ -51,16 +51,20 @@ class ScriptFactory(Factory):
 
     ``when_done(n)`` returns a Deferred that fires once ``n`` steps are done,
     or fails with the script's :class:`~.script.ScriptFailure`.
+    ``idle_timeout`` is the script's (see :class:`~.script.Script`).
     """
 
     protocol = ScriptProtocol
 
     def __init__(
-        self, reactor: IReactorTime, client_check: ClientCheck | None = None
+        self,
+        reactor: IReactorTime,
+        client_check: ClientCheck | None = None,
+        idle_timeout: float | None = None,
     ) -> None:
         self.reactor = reactor
         self.client_check = client_check
-        self.script = Script()
+        self.script = Script(idle_timeout)
         self.connections: dict[ScriptProtocol, list[Deferred[None]]] = {}
         self._held: dict[ScriptProtocol, list[bytes]] = {}  # their bytes so far
         self._timer: IDelayedCall | None = None

@@ -188,9 +188,17 @@ def _first_difference(expected: bytes | memoryview, actual: bytes | memoryview) 
 
 
 class Script:
-    """Runs declared steps against what the client does, one step at a time."""
+    """Runs declared steps against what the client does, one step at a time.
 
-    def __init__(self) -> None:
+    :param idle_timeout: how long, in seconds, the script waits once every
+        declared step is done while the client keeps its connection open:
+        for the next step to be declared or for the client to close. Then it
+        fails, and hangs up, so a client waiting for a reply that the script
+        does not send is not left waiting forever. None waits for ever.
+    """
+
+    def __init__(self, idle_timeout: float | None = None) -> None:
+        self.idle_timeout = idle_timeout
         self.steps: list[Step] = []
         self.transcript = Transcript()
         self.failure: ScriptFailure | None = None
@@ -201,7 +209,8 @@ class Script:
         self._active: Connection | None = None
         self._open: list[Connection] = []  # physically open connections
         self._closing: Connection | None = None  # closed by disconnect()
-        self._timer = False
+        self._timer = False  # a timer runs...
+        self._idle_timer = False  # ...and it is the idle one, not a step's
         self._actions: list[Action] = []
         # Progress of the current step.
         self._matched = 0
@@ -283,18 +292,25 @@ class Script:
 
     def stop(self) -> list[Action]:
         """The server stops: a step still pending fails, so no wait is left open."""
-        if self.failure is not None or self._index >= len(self.steps):
+        if self.failure is not None:
             return []
+        if self._index >= len(self.steps):
+            self._stop_timer()  # the idle one
+            return self._take_actions()
         step = self.steps[self._index]
         return self._fail(_Failed(f"The server stopped before {step} was done"))
 
     def timed_out(self) -> list[Action]:
         """The timer started last ran out."""
-        self._timer = False
-        if self.failure is not None or self._index >= len(self.steps):
+        idle = self._idle_timer
+        self._timer = self._idle_timer = False
+        if self.failure is not None:
             return []
-        step = self.steps[self._index]
-        return self._fail(self._timeout(step))
+        if idle:
+            return self._fail(self._idle_failure())
+        if self._index >= len(self.steps):
+            return []
+        return self._fail(self._timeout(self.steps[self._index]))
 
     # -- running steps ----------------------------------------------------------
 
@@ -306,18 +322,54 @@ class Script:
             except _Failed as failed:
                 return self._fail(failed)
             if not done:
+                if self._idle_timer:  # the script was idle: the step times itself
+                    self._stop_timer()
                 timeout = getattr(step, "timeout", None)
                 if not self._timer and timeout is not None:
                     self._timer = True
                     self._actions.append(StartTimer(timeout))
                 break
-            if self._timer:
-                self._timer = False
-                self._actions.append(CancelTimer())
+            self._stop_timer()
             self._index += 1
             self._matched = 0
             self._header = b""
+        else:
+            self._watch_idle()
         return self._take_actions()
+
+    def _stop_timer(self) -> None:
+        if self._timer:
+            self._timer = self._idle_timer = False
+            self._actions.append(CancelTimer())
+
+    def _watch_idle(self) -> None:
+        """Every step is done: while the client keeps the script's connection
+        open, time how long nothing more is declared (see ``idle_timeout``)."""
+        idle = (
+            self.failure is None
+            and self.idle_timeout is not None
+            and self._state is _State.OPEN
+            and self._active in self._open
+        )
+        if idle and not self._timer:
+            self._timer = self._idle_timer = True
+            self._actions.append(StartTimer(self.idle_timeout))  # type: ignore[arg-type]
+        elif not idle and self._idle_timer:
+            self._stop_timer()
+
+    def _idle_failure(self) -> _Failed:
+        self.transcript.event("timed out after the last step")
+        failed = _Failed(
+            "Timed out waiting for the client to close the connection after the last step",
+            "The script has no more steps: if the client waits for a reply, declare it "
+            "(send_bytes(), send_frame()).",
+        )
+        unread = self._inbox.peek_bytes(1 << 20)
+        if unread:
+            failed.details.append(
+                f"The client sent {show_bytes(unread)}, which no step reads."
+            )
+        return failed
 
     def _take_actions(self) -> list[Action]:
         actions, self._actions = self._actions, []
@@ -329,9 +381,7 @@ class Script:
         self.failure = ScriptFailure(
             failed.summary, failed.details, self.transcript.lines()
         )
-        if self._timer:
-            self._timer = False
-            self._actions.append(CancelTimer())
+        self._stop_timer()
         self._actions.extend(Close(connection) for connection in self._open)
         self._inbox.clear()
         return self._take_actions()

@@ -48,7 +48,9 @@ class ScriptedServer(StepMethods):
     one is done. :meth:`join` waits for them.
 
     :param reactor: the reactor to listen and keep time on.
-    :param timeout: seconds a step waits when its own ``timeout`` is not given.
+    :param timeout: seconds a step waits when its own ``timeout`` is not given,
+        and the script once every step is done while the client keeps its
+        connection open, for the next step or the client's close.
     :param host: the address to listen on.
     :param client_check: asked, when a client closes, what was wrong with how
         it closed (a layer that sees the client side can tell).
@@ -71,7 +73,7 @@ class ScriptedServer(StepMethods):
             timeout, "ScriptedServer() argument 'timeout'", DEFAULT_TIMEOUT
         )
         self.host = host
-        self._factory = ScriptFactory(reactor, client_check)  # type: ignore[arg-type]
+        self._factory = ScriptFactory(reactor, client_check, self.timeout)  # type: ignore[arg-type]
         self._port: IListeningPort | None
         if listener is None:
             self._port = reactor.listenTCP(0, self._factory, interface=host)
