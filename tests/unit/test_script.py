@@ -533,6 +533,24 @@ def test_the_offset_of_the_first_difference_is_shown_for_long_payloads():
     actual = bytes(1000) + b"\x01" + bytes(MIB - 1001)
     failure = play(ExpectConnect(T), CONNECT, ExpectBytes(expected, T), actual).failure
     assert failure.summary.endswith("(first difference at offset 1000)")
+    # The abbreviated payloads hide the difference: the next line shows it.
+    expected_bytes, actual_bytes = repr(bytes(48)), repr(bytes(16) + b"\x01" + bytes(31))
+    assert failure.details == [
+        f"From offset 984: expected {expected_bytes} but received {actual_bytes}"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("expected", "actual"),
+    [
+        pytest.param(b"short", b"shirt", id="short payloads, shown whole"),
+        pytest.param(bytes(100), b"\x01" + bytes(99), id="a difference in the head"),
+    ],
+)
+def test_no_extra_line_when_the_difference_shows_already(expected, actual):
+    failure = play(ExpectConnect(T), CONNECT, ExpectBytes(expected, T), actual).failure
+    assert failure.summary.startswith("Expected")
+    assert failure.details == []
 
 
 # -- after a failure -------------------------------------------------------------

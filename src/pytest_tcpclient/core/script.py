@@ -32,7 +32,7 @@ from .steps import (
     SendFrame,
     Step,
 )
-from .transcript import Transcript, show_bytes
+from .transcript import Transcript, show_bytes, show_difference
 from .wire import HEADER, HEADER_SIZE
 
 __all__ = [
@@ -502,10 +502,14 @@ class Script:
             return self._match(expected)
         except _Mismatch:
             actual = self._received(expected, len(expected) - self._matched)
-            raise _Failed(
+            offset = _first_difference(expected, actual)
+            failed = _Failed(
                 f"Expected {show_bytes(expected)} but received {show_bytes(actual)} "
-                f"(first difference at offset {_first_difference(expected, actual)})"
-            ) from None
+                f"(first difference at offset {offset})"
+            )
+            if (around := show_difference(expected, actual, offset)) is not None:
+                failed.details.append(around)
+            raise failed from None
         except _ClosedEarly as closed:
             raise _Failed(
                 f"Expected {show_bytes(expected)} but {closed} after "

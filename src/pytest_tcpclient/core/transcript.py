@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections import deque
 
-__all__ = ["Transcript", "show_bytes"]
+__all__ = ["Transcript", "show_bytes", "show_difference"]
 
 HEAD = 48
 """Bytes shown from the start of a long payload."""
 TAIL = 16
 """Bytes shown from the end of a long payload."""
+WINDOW = 16
+"""Bytes shown before the first difference of two payloads, and twice as many
+from it on."""
 
 
 def show_bytes(data: bytes, head: int = HEAD, tail: int = TAIL) -> str:
@@ -23,6 +26,23 @@ def show_bytes(data: bytes, head: int = HEAD, tail: int = TAIL) -> str:
     if len(data) <= head + tail:
         return repr(bytes(data))
     return f"{bytes(data[:head])!r} ... {bytes(data[-tail:])!r} ({len(data)} bytes)"
+
+
+def show_difference(expected: bytes, actual: bytes, offset: int) -> str | None:
+    """Both payloads around ``offset``, where they first differ, when
+    :func:`show_bytes` would hide it (in the middle of a long payload); else None.
+
+    The line shows :data:`WINDOW` bytes of each before the offset and twice as
+    many from it on, both from the same offset, so they read one above the
+    other: ``From offset 65: expected b'...blue...' but received b'...blew...'``.
+    """
+    if offset < HEAD or max(len(expected), len(actual)) <= HEAD + TAIL:
+        return None
+    start, end = offset - WINDOW, offset + 2 * WINDOW
+    return (
+        f"From offset {start}: expected {bytes(expected[start:end])!r} "
+        f"but received {bytes(actual[start:end])!r}"
+    )
 
 
 class _Run:
