@@ -498,6 +498,15 @@ def test_a_connection_to_a_server_with_nothing_declared_fails_verify(server, con
     assert failure.summary == "Expected no connection, but a client connected"
 
 
+def test_verify_first_accepts_a_connection_waiting_in_the_kernels_queue(reactor, server):
+    """A client that connected just before teardown is not left unverified."""
+    waiting = []
+    server._port.doRead = lambda: waiting.append(Client(reactor))  # the reactor's accept
+    verified = server.verify()
+    assert len(waiting) == 1
+    assert failure_of(verified).summary == "Expected no connection, but a client connected"
+
+
 def test_verify_expects_the_client_to_close_a_connection_left_open(server, connect):
     server.expect_connect()
     client = connect()
@@ -512,9 +521,14 @@ def test_the_implicit_expect_disconnect_times_out(reactor, server, connect):
     connect()
     verified = server.verify()
     reactor.advance(1.1)
-    assert failure_of(verified).summary == (
-        "Timed out waiting for the client to close the connection"
-    )
+    failure = failure_of(verified)
+    assert failure.summary == "Timed out waiting for the client to close the connection"
+    # It says that teardown declared the step, and why.
+    assert failure.details == [
+        "The test left the connection open, so teardown expects the client to close "
+        "it: close the client before the test ends, or declare disconnect()."
+    ]
+    assert failure.transcript[-1] == "failed at expect_disconnect() (added at teardown)"
 
 
 @pytest.mark.parametrize(
@@ -897,8 +911,10 @@ def test_stop_combines_the_failures(reactor, group):
     failure = failure_of(group.stop())
     assert failure.summary.startswith("send_bytes(b'a') needs a connection")
     assert failure.details == [
-        "Another server failed: Timed out waiting for a connection",
-        "Another server failed: send_bytes(b'c') needs a connection, but none was made "
+        f"Another server failed (port {second.service_port}): "
+        "Timed out waiting for a connection",
+        f"Another server failed (port {third.service_port}): "
+        "send_bytes(b'c') needs a connection, but none was made "
         "(declare expect_connect() before it)",
     ]
 

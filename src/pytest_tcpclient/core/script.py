@@ -93,11 +93,16 @@ class ScriptFailure(AssertionError):
     up to the failure.
     """
 
+    __module__ = "pytest_tcpclient"  # where users import it from
+
     def __init__(self, summary: str, details: list[str], transcript: list[str]) -> None:
         super().__init__(summary)
         self.summary = summary
         self.details = details
         self.transcript = transcript
+
+    def __reduce__(self) -> tuple[type[ScriptFailure], tuple[str, list[str], list[str]]]:
+        return type(self), (self.summary, self.details, self.transcript)
 
     def __str__(self) -> str:
         lines = [self.summary, *self.details, "", "Conversation (oldest first):"]
@@ -575,7 +580,13 @@ class Script:
             return failed
         if isinstance(step, ExpectConnect):
             return _Failed("Timed out waiting for a connection")
-        return _Failed("Timed out waiting for the client to close the connection")
+        failed = _Failed("Timed out waiting for the client to close the connection")
+        if isinstance(step, ExpectDisconnect) and step.at_teardown:
+            failed.details.append(
+                "The test left the connection open, so teardown expects the client to "
+                "close it: close the client before the test ends, or declare disconnect()."
+            )
+        return failed
 
 
 Script._steps = {

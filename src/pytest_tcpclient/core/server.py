@@ -19,7 +19,7 @@ from .arguments import as_timeout
 from .methods import StepMethods
 from .protocol import ClientCheck, ScriptFactory
 from .script import ScriptFailure
-from .steps import End, Step
+from .steps import End, ExpectDisconnect, Step
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -37,6 +37,8 @@ DEFAULT_TIMEOUT = 1.0
 
 class ServerStopped(RuntimeError):
     """A step was declared on a server that no longer listens."""
+
+    __module__ = "pytest_tcpclient"  # where users import it from
 
 
 class ScriptedServer(StepMethods):
@@ -130,12 +132,14 @@ class ScriptedServer(StepMethods):
         return seen
 
     def _add(self, step: Step) -> None:
+        __tracebackhide__ = True
         self.check_running(step)
         self._factory.perform(self._factory.script.add(step))
 
     def check_running(self, step: Step) -> None:
         """Raise :class:`ServerStopped` if the server no longer listens, so
         ``step`` cannot be declared on it."""
+        __tracebackhide__ = True
         if self.stopped:
             raise ServerStopped(
                 f"cannot declare {step}: the server on port {self.service_port} has stopped"
@@ -166,7 +170,11 @@ class ScriptedServer(StepMethods):
         implicit :meth:`expect_disconnect` if it leaves a connection open, and
         nothing more may happen after it. If the test failed, only a failure
         that already happened is reported: nothing is waited for.
+
+        Connections the kernel has completed but the reactor has not accepted
+        yet are accepted first, so that none goes unverified.
         """
+        self._accept_waiting()
         script = self._factory.script
         if script.failure is not None:
             if self._settle_joins() or self._failure_verified:
@@ -176,9 +184,16 @@ class ScriptedServer(StepMethods):
         if test_failed or self.stopped:
             return succeed(None)
         if script.connection_open:
-            self.expect_disconnect()
+            self._add(ExpectDisconnect(self.timeout, at_teardown=True))
         self._add(End())
         return self._done()  # a ScriptFailure, whatever a subclass's join() raises
+
+    def _accept_waiting(self) -> None:
+        """Accept the connections waiting in the kernel's queue now, as the
+        reactor would on its next turn (a listening port's ``doRead``)."""
+        accept = getattr(self._port, "doRead", None)
+        if accept is not None:
+            accept()
 
     def close(self) -> Deferred[None]:
         """Stop listening, close every connection and cancel the timer."""
@@ -303,7 +318,11 @@ class ServerGroup:
 
         def close(results: list[tuple[bool, object]]) -> Deferred[None]:
             closed = DeferredList([server.close() for server in servers])
-            failures = [r for ok, r in results if not ok]
+            failures = [
+                (server, result)
+                for server, (ok, result) in zip(servers, results, strict=True)
+                if not ok
+            ]
             return closed.addCallback(lambda _: _combine(failures))
 
         return verified.addCallback(close)
@@ -332,28 +351,30 @@ class ServerFactory:
         self._made.append(server)
         return server
 
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}: {len(self._made)} servers made>"
+
     def stop(self) -> Deferred[None]:
         """Verify and close every server made so far; a Deferred of the outcome."""
         made, self._made = self._made, []
         return self._report(self._group.stop(servers=made))
 
 
-def _combine(failures: list[object]) -> Failure | None:
-    """Nothing if there are no failures, else the first one with the others."""
+def _combine(failures: list[tuple[ScriptedServer, object]]) -> Failure | None:
+    """Nothing if no server failed, else the first failure with the others,
+    each named by its server's port."""
     if not failures:
         return None
-    first = failures[0]
+    first = failures[0][1]
     assert isinstance(first, Failure)
     error = first.value
     if isinstance(error, ScriptFailure) and len(failures) > 1:
         others = [
-            f.value.summary if isinstance(f.value, ScriptFailure) else str(f.value)
-            for f in failures[1:]  # type: ignore[union-attr]
+            f"Another server failed (port {server.service_port}): "
+            + (f.value.summary if isinstance(f.value, ScriptFailure) else str(f.value))
+            for server, f in failures[1:]  # type: ignore[union-attr]
         ]
-        error = ScriptFailure(
-            error.summary,
-            [*error.details, *(f"Another server failed: {o}" for o in others)],
-            error.transcript,
+        return Failure(
+            ScriptFailure(error.summary, [*error.details, *others], error.transcript)
         )
-        return Failure(error)
     return first

@@ -58,12 +58,21 @@ class ExpectFrame:
 
 @dataclass(frozen=True)
 class ExpectDisconnect:
-    """The client closes the connection without sending anything more."""
+    """The client closes the connection without sending anything more.
+
+    ``at_teardown`` tells the one teardown declares for a connection that the
+    test left open.
+    """
 
     timeout: float
+    at_teardown: bool = False
 
     def __str__(self) -> str:
-        return "expect_disconnect()"
+        return (
+            "expect_disconnect() (added at teardown)"
+            if self.at_teardown
+            else ("expect_disconnect()")
+        )
 
 
 @dataclass(frozen=True)
