@@ -374,6 +374,14 @@ def test_a_script_failure_beside_an_exception_is_noted_on_it():
     assert note.startswith("The scripted server's script failed too:\nExpected b'a'")
 
 
+def test_a_scripted_server_block_is_entered_once():
+    block = scripted_server()
+    with block:
+        pass
+    with pytest.raises(RuntimeError, match="entered once"), block:
+        pass  # pragma: no cover
+
+
 @pytest.mark.parametrize(
     ("kwargs", "exception", "message"),
     [
@@ -602,7 +610,10 @@ def test_a_blocking_call_fails_the_test_at_its_own_line(
 
 def test_factory_stop_reports_every_server_that_failed(teardown_run):
     lines = teardown_run.section("test_factory_stop_fails_at_its_line")
-    assert "E       Another server failed: Timed out waiting for a connection" in lines
+    another = (
+        r"E       Another server failed \(port \d+\): Timed out waiting for a connection"
+    )
+    assert any(re.fullmatch(another, line) for line in lines)
 
 
 def test_a_failed_test_gets_no_teardown_wait(teardown_run):
@@ -681,6 +692,57 @@ def test_plain_tests_get_the_thread_and_twisted_style_tests_the_reactor(run_once
             "'twisted', not ('elsewhere')"
         ]
     )
+
+
+USAGE = """
+    import pytest
+
+    from pytest_tcpclient import scripted_server
+
+
+    def test_bad_argument(tcpserver):
+        tcpserver.expect_bytes("text")
+
+
+    def test_stopped_server(tcpserver_factory):
+        server = tcpserver_factory()
+        tcpserver_factory.stop()
+        server.expect_connect()
+
+
+    def test_scripted_server_fails_on_leaving():
+        with scripted_server(timeout=0.05) as server:
+            server.expect_connect()
+"""
+
+USAGE_ERRORS = {
+    "test_bad_argument": (
+        '        tcpserver.expect_bytes("text")',
+        "TypeError: expect_bytes() argument 'data' must be bytes, bytearray or "
+        "memoryview, not str",
+    ),
+    "test_stopped_server": (
+        "        server.expect_connect()",
+        "pytest_tcpclient.ServerStopped: cannot declare expect_connect(): the server on "
+        "port {port} has stopped",
+    ),
+    "test_scripted_server_fails_on_leaving": (
+        "        with scripted_server(timeout=0.05) as server:",
+        "pytest_tcpclient.ScriptFailure: Timed out waiting for a connection",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(USAGE_ERRORS))
+def test_errors_show_at_the_callers_line_with_no_frame_of_the_plugin(run_once, name):
+    report = run_once("usage", files(test_usage=USAGE))
+    report.result.assert_outcomes(failed=len(USAGE_ERRORS))
+    line, error = USAGE_ERRORS[name]
+    lines = report.section(name)
+    index = lines.index(f">{line[1:]}")
+    raised = lines[index + 1].removeprefix("E").strip()
+    assert re.fullmatch(re.escape(error).replace(r"\{port\}", r"\d+"), raised)
+    assert report.internals(name) == []
 
 
 NO_TWISTED = """

@@ -25,10 +25,10 @@ import os
 import socket
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from contextlib import contextmanager
+from types import TracebackType
 from typing import Any, TypeVar
 
 from twisted.internet.abstract import isIPv6Address
@@ -52,6 +52,7 @@ __all__ = [
     "BlockingServerFactory",
     "BlockingServers",
     "ReactorThread",
+    "ScriptedServerBlock",
     "reactor_thread",
     "scripted_server",
 ]
@@ -155,6 +156,7 @@ class ReactorThread:
         """Call ``function()`` on the reactor thread and return its result (or
         raise its exception). ``function`` must not block; ``what`` names the
         call in errors."""
+        __tracebackhide__ = True
         self._check_can_block(what)
         future: Future[T] = Future()
 
@@ -176,6 +178,7 @@ class ReactorThread:
         (the timeouts of the steps it waits for); the wait gives up
         :attr:`grace` seconds after that. ``what`` names the call in errors.
         """
+        __tracebackhide__ = True
         self._check_can_block(what)
         bound: Future[float] = Future()
         outcome: Future[object] = Future()
@@ -196,10 +199,12 @@ class ReactorThread:
     def check_alive(self, what: str) -> None:
         """Raise ``RuntimeError`` if the reactor thread has stopped; ``what``
         names the call that needs it."""
+        __tracebackhide__ = True
         if not self.alive:
             raise RuntimeError(f"{what}: the scripted servers' reactor thread has stopped")
 
     def _check_can_block(self, what: str) -> None:
+        __tracebackhide__ = True
         if self.on_reactor_thread():
             raise RuntimeError(
                 f"{what} would deadlock: it was called on the thread the scripted "
@@ -282,6 +287,7 @@ def can_block(what: str) -> None:
     A plain callback of a running loop (how pytest-twisted runs a plain test
     on its asyncio reactor) may block: no coroutine is left waiting.
     """
+    __tracebackhide__ = True
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
@@ -348,6 +354,7 @@ class BlockingServer(StepMethods):
         self._server = server
 
     def _add(self, step: Step) -> None:
+        __tracebackhide__ = True
         if self._server is not None:
             self._server.check_running(step)
         self._thread.post(self._declare, step)
@@ -415,6 +422,7 @@ class BlockingServers:
         thread serves it from its next turn on (until then the kernel queues
         the connections). ``made`` also gets the core's server, on the reactor
         thread; ``what`` names the call in errors."""
+        __tracebackhide__ = True
         can_block(what)
         self.thread.check_alive(what)
         listener = _listening_socket(self.group.host)
@@ -476,6 +484,7 @@ class BlockingServerFactory(ServerFactory):
 
     def __call__(self) -> BlockingServer:  # type: ignore[override]
         """One more server, listening at once on its own port."""
+        __tracebackhide__ = True
         return self._servers.new("tcpserver_factory()", made=self._made)
 
     def stop(self) -> None:  # type: ignore[override]
@@ -490,13 +499,16 @@ class BlockingServerFactory(ServerFactory):
             raise _exception(failure, self._servers.convert)
 
 
-@contextmanager
 def scripted_server(
     *, timeout: float = DEFAULT_TIMEOUT, host: str = "127.0.0.1"
-) -> Iterator[BlockingServer]:
-    """A scripted server for a blocking client, for ``unittest`` or any runner.
+) -> ScriptedServerBlock:
+    """A scripted server for a blocking client, for ``unittest`` or any runner::
 
-    Yields a :class:`BlockingServer`, already listening. Leaving the block
+        with scripted_server() as server:
+            server.expect_connect()
+            ...
+
+    The block gets a :class:`BlockingServer`, already listening. Leaving it
     verifies the script as the pytest plugin's teardown does (if the block
     left a connection open, the client must close it) and raises
     :class:`~pytest_tcpclient.ScriptFailure`, an ``AssertionError``, if the
@@ -506,20 +518,46 @@ def scripted_server(
 
     :param timeout: the default step timeout, in seconds.
     :param host: the address to listen on.
+    :raises TypeError, ValueError: for a bad argument, at the call.
     """
+    __tracebackhide__ = True
     timeout = as_timeout(timeout, "scripted_server() argument 'timeout'", DEFAULT_TIMEOUT)
     if not isinstance(host, str):
         kind = type(host).__name__
         raise TypeError(f"scripted_server() argument 'host' must be str, not {kind}")
-    servers = BlockingServers(reactor_thread(), timeout=timeout, host=host)
-    server = servers.new("scripted_server()")
-    try:
-        yield server
-    except BaseException as error:
-        failure = servers.finish(test_failed=True)
-        if failure is not None and hasattr(error, "add_note"):
-            error.add_note(f"The scripted server's script failed too:\n{failure.value}")
-        raise
-    failure = servers.finish()
-    if failure is not None:
-        raise _exception(failure, servers.convert)
+    return ScriptedServerBlock(timeout, host)
+
+
+class ScriptedServerBlock:
+    """The context manager :func:`scripted_server` returns: ``__enter__``
+    starts the server, ``__exit__`` verifies and closes it."""
+
+    def __init__(self, timeout: float, host: str) -> None:
+        self._timeout = timeout
+        self._host = host
+        self._servers: BlockingServers | None = None
+
+    def __enter__(self) -> BlockingServer:
+        __tracebackhide__ = True
+        if self._servers is not None:
+            raise RuntimeError("a scripted_server() block can be entered once")
+        thread = reactor_thread()
+        self._servers = BlockingServers(thread, timeout=self._timeout, host=self._host)
+        return self._servers.new("scripted_server()")
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        __tracebackhide__ = True
+        assert self._servers is not None
+        failure = self._servers.finish(test_failed=error is not None)
+        if failure is None:
+            return
+        if error is not None:  # the block's own exception wins
+            if hasattr(error, "add_note"):
+                error.add_note(f"The scripted server's script failed too:\n{failure.value}")
+            return
+        raise _exception(failure, self._servers.convert)

@@ -19,6 +19,7 @@ def as_bytes(value: object, what: str, limit: int | None = None) -> bytes:
     :raises TypeError: if ``value`` is not bytes-like.
     :raises ValueError: if ``value`` is longer than ``limit`` bytes.
     """
+    __tracebackhide__ = True
     if not isinstance(value, (bytes, bytearray, memoryview)):
         raise TypeError(
             f"{what} must be bytes, bytearray or memoryview, not {type(value).__name__}"
@@ -35,6 +36,7 @@ def as_timeout(value: object, what: str, default: float) -> float:
     :raises TypeError: if ``value`` is not a number.
     :raises ValueError: if ``value`` is negative, infinite or NaN.
     """
+    __tracebackhide__ = True
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, (int, float)):
