@@ -356,17 +356,18 @@ def rows(results: dict, sizes: Sizes) -> list[Row]:
                     met=lambda p, r: r is not None and p / r >= 0.8,
                 )
             )
-            if "bridge" in runs:
-                table.append(
-                    _row(
-                        "  same, no plugin: raw Protocol on the bridge",
-                        style,
-                        "trips/s",
-                        runs,
-                        lambda s, n=n: n / s,
-                        kinds=("bridge", "raw"),
+            for ceiling, where in (("bridge", "the bridge"), ("thread", "the thread")):
+                if ceiling in runs:
+                    table.append(
+                        _row(
+                            f"  same, no plugin: raw Protocol on {where}",
+                            style,
+                            "trips/s",
+                            runs,
+                            lambda s, n=n: n / s,
+                            kinds=(ceiling, "raw"),
+                        )
                     )
-                )
         if "frames" in timed:
             n = sizes.frames
             table.append(

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 from common import DEADLINE, FRAME_HEADER, HOST, STEP_TIMEOUT, Stopwatch, Timing
+from twisted.internet.protocol import Protocol
+from twisted_style import OneProtocol, RawPong
 
 from pytest_tcpclient.blocking import BlockingServer, BlockingServers, reactor_thread
 
@@ -123,6 +125,22 @@ def run_raw(handle: Handler, client: Client, nodelay: bool = False) -> Timing:
     return elapsed
 
 
+def run_thread(protocol: Callable[[], Protocol], client: Client) -> Timing:
+    """Time a hand-written Twisted server, ``protocol()``, on the plugin's
+    reactor thread, against ``client``: what any Twisted server costs there."""
+    thread = reactor_thread()
+    stopwatch = Stopwatch()
+    port = thread.call(
+        lambda: thread.reactor.listenTCP(0, OneProtocol(protocol), interface=HOST),
+        "listen",
+    )
+    with connect(port.getHost().port, nodelay=True) as sock:
+        client(sock)
+        elapsed = stopwatch.read()
+    thread.wait(lambda: (port.stopListening(), 0.0), "stop listening")
+    return elapsed
+
+
 # -- the workloads: each returns its runners, by kind ------------------------------------
 
 
@@ -151,7 +169,12 @@ def expect_bytes(data: bytes, chunk: int, nodelay: bool = False) -> Runners:
 
 
 def round_trips(requests: list[bytes], replies: list[bytes]) -> Runners:
-    """One ``expect_bytes`` answered by one ``send_bytes``, again and again."""
+    """One ``expect_bytes`` answered by one ``send_bytes``, again and again.
+
+    A third runner, ``thread``, is the raw Twisted server (a Protocol) on the
+    plugin's reactor thread, without the plugin: the ceiling of any Twisted
+    server there.
+    """
     size = len(requests[0])
 
     def client(sock: socket.socket) -> None:
@@ -175,6 +198,7 @@ def round_trips(requests: list[bytes], replies: list[bytes]) -> Runners:
     return {
         "plugin": lambda: run_plugin(declare, client, nodelay=True),
         "raw": lambda: run_raw(handler, client, nodelay=True),
+        "thread": lambda: run_thread(lambda: RawPong(requests, replies), client),
     }
 
 

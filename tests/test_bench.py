@@ -23,6 +23,7 @@ ROWS = (
     "segmentation time large/small",
     "round trips",
     "same, no plugin: raw Protocol on the bridge",
+    "same, no plugin: raw Protocol on the thread",
     "frames",
     "per-test overhead",
     "plugin installed, test not using it",
@@ -69,6 +70,7 @@ def test_quick_run_prints_the_table(quick_run):
             row
             for row in ROWS
             if ("bridge" not in row or style == "asyncio")
+            and ("thread" not in row or style == "sync")
             and ("RSS" not in row or style != "sync")  # the same core as the others
         ]
         assert shown == expected, f"{style} rows: {rows}"

@@ -142,15 +142,16 @@ class ReactorThread:
 
     def _drain(self) -> None:
         while True:
-            with self._lock:
-                if not self._calls:
+            with self._lock:  # take every call posted so far at once
+                calls, self._calls = self._calls, deque()
+                if not calls:
                     self._draining = False
                     return
-                function, args = self._calls.popleft()
-            try:
-                function(*args)
-            except BaseException as error:  # kept for the thread that posted it
-                self._errors.append(error)
+            for function, args in calls:
+                try:
+                    function(*args)
+                except BaseException as error:  # kept for the thread that posted it
+                    self._errors.append(error)
 
     def call(self, function: Callable[[], T], what: str) -> T:
         """Call ``function()`` on the reactor thread and return its result (or
