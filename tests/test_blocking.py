@@ -266,6 +266,13 @@ def test_an_error_of_a_posted_call_is_raised_by_the_next_blocking_call(thread):
     assert thread.call(lambda: 42, "a call") == 42  # raised once
 
 
+def test_an_error_of_a_posted_call_comes_before_what_it_caused(thread):
+    made = {}
+    thread.post(lambda: made.update(server=1 / 0))  # the cause
+    with pytest.raises(ZeroDivisionError):
+        thread.call(lambda: made["server"], "a call")  # a KeyError it caused
+
+
 def test_wait_returns_the_result_or_the_failure(thread):
     assert thread.wait(lambda: (_fired(42), 0.0), "a wait") == 42
     failure = thread.wait(lambda: (_failed(ValueError("no")), 0.0), "a wait")

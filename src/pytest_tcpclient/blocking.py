@@ -214,8 +214,11 @@ class ReactorThread:
         self.check_alive(what)
 
     def _result(self, future: Future[T], seconds: float, what: str) -> T:
+        """The outcome of ``future``; but an error of a call posted before it
+        comes first, since it happened first (and may be the cause)."""
+        __tracebackhide__ = True
         try:
-            result = future.result(timeout=seconds)
+            future.exception(timeout=seconds)
         except FutureTimeout:
             raise RuntimeError(
                 f"{what}: the reactor thread of the scripted servers gave no answer "
@@ -223,7 +226,7 @@ class ReactorThread:
             ) from None
         if self._errors:
             raise self._errors.pop(0)
-        return result
+        return future.result()
 
     # -- stopping ----------------------------------------------------------------
 
