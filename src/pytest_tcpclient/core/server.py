@@ -158,7 +158,7 @@ class ScriptedServer(StepMethods):
         if script.failure is not None:
             return 0.0
         pending = script.steps[script.completed :]
-        return sum(getattr(step, "timeout", 0.0) for step in pending)
+        return sum(step.timeout or 0.0 for step in pending)
 
     # -- teardown -------------------------------------------------------------
 

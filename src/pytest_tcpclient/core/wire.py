@@ -1,4 +1,4 @@
-"""The frame wire format: a 4-byte big-endian unsigned length, then the payload."""
+"""The default frame wire format: a 4-byte big-endian unsigned length, then the payload."""
 
 import struct
 

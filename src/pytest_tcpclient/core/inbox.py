@@ -1,0 +1,171 @@
+"""What the client did and no step has taken yet: events and bytes, in order.
+
+The bytes stay in the segments they arrived in. Steps compare them in place,
+read them from any position without joining what they read before, and take
+them once a whole message is there, so what a step costs stays linear in the
+bytes received however TCP splits them.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Hashable, Iterator
+from dataclasses import dataclass
+
+__all__ = ["Closed", "Connected", "Inbox"]
+
+Connection = Hashable
+"""Whatever the driver uses to name a connection; the script only compares them."""
+
+
+@dataclass(frozen=True)
+class Connected:
+    """A client connected."""
+
+    connection: Connection
+
+
+@dataclass(frozen=True)
+class Closed:
+    """The connection ended: closed by the client if ``clean``, else reset.
+
+    ``problem`` is what the driver knows was wrong with how the client closed.
+    """
+
+    clean: bool
+    problem: str | None = None
+
+
+Event = Connected | Closed
+COMPACT = 1024
+"""Entries taken before the inbox drops them from its lists."""
+
+
+class Inbox:
+    """Events and byte segments from the client, read in place.
+
+    Every byte has a position: the number of bytes received before it. The
+    inbox holds the bytes from :attr:`position` on, the first unread one.
+    """
+
+    def __init__(self) -> None:
+        self._items: list[Event | bytes] = []
+        self._starts: list[int] = []  # the position of each item's first byte
+        self._head = 0  # index of the first item not yet taken
+        self._offset = 0  # bytes of that item already taken
+        self._end = 0  # the position after the last byte received
+        self._events: list[tuple[int, Event]] = []  # each event and its position
+        self._events_taken = 0
+        self.position = 0
+        """The position of the first unread byte."""
+
+    def __bool__(self) -> bool:
+        return self._head < len(self._items)
+
+    def push(self, item: Event | bytes) -> None:
+        """Add an event or a segment of bytes (not empty) at the end."""
+        self._items.append(item)
+        self._starts.append(self._end)
+        if isinstance(item, bytes):
+            self._end += len(item)
+        else:
+            self._events.append((self._end, item))
+
+    def head(self) -> Event | bytes | memoryview | None:
+        """The oldest item; bytes partly taken come as a view of the rest."""
+        if self._head >= len(self._items):
+            return None
+        item = self._items[self._head]
+        if isinstance(item, bytes) and self._offset:
+            return memoryview(item)[self._offset :]
+        return item
+
+    def available(self) -> int:
+        """How many unread bytes come before the next event (or the end)."""
+        if self._events_taken < len(self._events):
+            return self._events[self._events_taken][0] - self.position
+        return self._end - self.position
+
+    def next_event(self) -> Event | None:
+        """The first event not taken yet, after the unread bytes before it."""
+        if self._events_taken < len(self._events):
+            return self._events[self._events_taken][1]
+        return None
+
+    def read(self, start: int) -> Iterator[memoryview]:
+        """Views of the unread bytes from position ``start`` on, up to the
+        next event, without taking them."""
+        items, starts = self._items, self._starts
+        index = max(self._head, bisect_right(starts, start, self._head) - 1)
+        while index < len(items):
+            item = items[index]
+            if not isinstance(item, bytes):
+                return
+            skip = max(start - starts[index], 0)
+            if skip < len(item):
+                yield memoryview(item)[skip:]
+            index += 1
+
+    def peek(self, limit: int) -> bytes:
+        """Up to ``limit`` unread bytes, before the next event, without taking them."""
+        parts, wanted = [], limit
+        for view in self.read(self.position):
+            if wanted <= 0:
+                break
+            parts.append(view[:wanted])
+            wanted -= len(parts[-1])
+        return b"".join(parts)
+
+    def take(self, size: int) -> bytes:
+        """The next ``size`` unread bytes, joined, and taken."""
+        data = self.peek(size)
+        self.consume(len(data))
+        return data
+
+    def consume(self, size: int = 0) -> None:
+        """Take ``size`` bytes, or, at an event, the event."""
+        if self._head >= len(self._items):
+            return
+        if not isinstance(self._items[self._head], bytes):
+            self._events_taken += 1
+            self._advance()
+            return
+        while size > 0:
+            item = self._items[self._head]
+            assert isinstance(item, bytes), "consume() crossed an event"
+            step = min(size, len(item) - self._offset)
+            self._offset += step
+            self.position += step
+            size -= step
+            if self._offset == len(item):
+                self._advance()
+
+    def unread(self, data: bytes) -> None:
+        """Put ``data``, bytes just taken, back in front of the unread ones."""
+        if not data:
+            return
+        start = self.position - len(data)
+        if self._offset:  # split the head: its taken part is gone
+            item = self._items[self._head]
+            self._items[self._head] = item[self._offset :]
+            self._starts[self._head] = self.position
+            self._offset = 0
+        self._items.insert(self._head, data)
+        self._starts.insert(self._head, start)
+        self.position = start
+
+    def clear(self) -> None:
+        """Drop everything unread."""
+        self._items.clear()
+        self._starts.clear()
+        self._head = self._offset = 0
+        self._events_taken = len(self._events)
+        self.position = self._end
+
+    def _advance(self) -> None:
+        self._head += 1
+        self._offset = 0
+        if self._head >= COMPACT and self._head * 2 >= len(self._items):
+            del self._items[: self._head]
+            del self._starts[: self._head]
+            self._head = 0

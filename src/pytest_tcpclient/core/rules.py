@@ -1,0 +1,122 @@
+"""Rules: answers to client messages that may come at any time, in any order.
+
+A rule answers every message that matches it, whenever it arrives: before,
+between or after the scripted steps, while a step waits for something else.
+The script offers a message to the rules only when the current step does not
+take it; each rule decodes it with its own framing, from the same position.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING
+
+from .framings import FramingError, FramingLike, HeadReader, Lines
+from .matching import Matcher, Received, Reply, UserError, compute
+from .transcript import show_bytes
+
+if TYPE_CHECKING:
+    from .steps import Conversation
+
+__all__ = ["Offer", "Rule"]
+
+
+class Offer(enum.Enum):
+    """What the rules made of the message at the head of the inbox."""
+
+    TAKEN = enum.auto()
+    """A rule took it (and answered it)."""
+    PENDING = enum.auto()
+    """It is incomplete for some rule, which may take it once it is whole."""
+    REFUSED = enum.auto()
+    """No rule takes it."""
+
+
+class Rule:
+    """Answers each client message of ``framing`` that ``matcher`` accepts.
+
+    ``reply`` is bytes (sent encoded by ``framing``), a callable called with
+    the :class:`~.matching.Received` message and returning the bytes to
+    encode, or None to answer nothing. ``times``: the number of messages it
+    must answer by the end of the test (None: any number); once it has
+    answered that many, it takes no more. ``count`` is how many it answered.
+    """
+
+    def __init__(
+        self,
+        method: str,
+        matcher: Matcher,
+        reply: bytes | Reply | None,
+        framing: FramingLike,
+        times: int | None,
+    ) -> None:
+        self.method = method
+        self.matcher = matcher
+        self.reply = reply
+        self.framing = framing
+        self.times = times
+        self.count = 0
+        """How many messages the rule answered so far."""
+        self._reader = HeadReader(framing)
+
+    def __repr__(self) -> str:
+        return f"<Rule {self}: answered {self.count}>"
+
+    def __str__(self) -> str:
+        options = ""
+        if isinstance(self.framing, Lines) and self.framing.delimiter != b"\r\n":
+            options = f", delimiter={self.framing.delimiter!r}"
+        return f"{self.method}({self.matcher}{options})"
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether it answered as many messages as it may."""
+        return self.times is not None and self.count >= self.times
+
+    def offer(self, conversation: Conversation) -> Offer:
+        """Take and answer the message at the head of the inbox, if it is one
+        of this rule's.
+
+        :raises UserError: when user code (its matcher, reply or framing)
+            raised or returned something that is not bytes.
+        """
+        inbox = conversation.inbox
+        try:
+            size = self._reader.size(inbox)
+        except FramingError:
+            return Offer.REFUSED
+        except Exception as error:
+            raise self._error("decode", error) from error
+        if size is None:
+            # A message cannot grow past a close or a new connection.
+            return Offer.PENDING if inbox.next_event() is None else Offer.REFUSED
+        message = inbox.peek(size)
+        try:
+            decoded = self.framing.decode(message)
+        except Exception as error:
+            raise self._error("decode", error) from error
+        if decoded is None:
+            return Offer.REFUSED
+        received = self.matcher.check(bytes(decoded[0]))
+        if not isinstance(received, Received):
+            return Offer.REFUSED
+        inbox.consume(size)
+        self.count += 1
+        conversation.transcript.event(f"{self} answered {show_bytes(received.data)}")
+        reply = self.reply
+        if reply is None:
+            return Offer.TAKEN
+        if not isinstance(reply, bytes):
+            reply = compute(reply, received)
+        try:
+            encoded = self.framing.encode(reply)
+        except Exception as error:
+            raise self._error("encode", error) from error
+        conversation.write(encoded)
+        return Offer.TAKEN
+
+    def _error(self, method: str, error: BaseException) -> UserError:
+        text = str(error)
+        raised = f"{type(error).__name__}: {text}" if text else type(error).__name__
+        call = f"{type(self.framing).__name__}.{method}()"
+        return UserError(f"{self}: {call} raised {raised}")
