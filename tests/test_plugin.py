@@ -399,7 +399,7 @@ async def test_declaring_a_step_after_stop_raises_server_stopped(tcpserver_facto
     [
         ("expect_bytes", ("text",), {}, TypeError, "data"),
         ("send_bytes", (42,), {}, TypeError, "data"),
-        ("expect_frame", (None,), {}, TypeError, "payload"),
+        ("expect_frame", (None,), {}, TypeError, "match"),
         ("send_frame", ([1],), {}, TypeError, "payload"),
         ("expect_connect", (), {"timeout": -1}, ValueError, "timeout"),
         ("expect_bytes", (b"x",), {"timeout": "1"}, TypeError, "timeout"),

@@ -8,9 +8,11 @@ The server core lives in :mod:`pytest_tcpclient.core`; the pytest fixtures in
 """
 
 from .blocking import scripted_server
-from .core import ScriptedServer, ScriptFailure, ServerGroup, ServerStopped
+from .core import Received, Rule, ScriptedServer, ScriptFailure, ServerGroup, ServerStopped
 
 __all__ = [
+    "Received",
+    "Rule",
     "ScriptFailure",
     "ScriptedServer",
     "ServerGroup",

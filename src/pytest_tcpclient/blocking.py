@@ -45,6 +45,9 @@ from .core import (
     StepMethods,
 )
 from .core.arguments import as_timeout
+from .core.framings import FramingLike, as_framing
+from .core.matching import Received
+from .core.rules import Rule
 from .core.steps import Step
 
 __all__ = [
@@ -332,10 +335,12 @@ class BlockingServer(StepMethods):
         port: int,
         timeout: float,
         convert: Convert,
+        framing: FramingLike | None = None,
     ) -> None:
         self._thread = thread
         self._convert = convert
         self._server: ScriptedServer | None = None
+        self.framing = framing  # type: ignore[assignment]
         self.host = host
         """The address the server listens on."""
         self.service_port = port
@@ -357,15 +362,31 @@ class BlockingServer(StepMethods):
         """On the reactor thread: the core's server is ready."""
         self._server = server
 
+    @property
+    def received(self) -> list[Received]:
+        """Every message the expect steps matched so far, oldest first (call
+        :meth:`join` first to be sure they are all there)."""
+        return [] if self._server is None else self._server.received
+
     def _add(self, step: Step) -> None:
         __tracebackhide__ = True
         if self._server is not None:
             self._server.check_running(step)
         self._thread.post(self._declare, step)
 
+    def _add_rule(self, rule: Rule) -> None:
+        __tracebackhide__ = True
+        if self._server is not None:
+            self._server.check_running(rule)
+        self._thread.post(self._declare_rule, rule)
+
     def _declare(self, step: Step) -> None:
         assert self._server is not None  # made by the first call handed over
         self._server._add(step)
+
+    def _declare_rule(self, rule: Rule) -> None:
+        assert self._server is not None
+        self._server._add_rule(rule)
 
     def _joined(self) -> tuple[Deferred[None], float]:
         assert self._server is not None
@@ -419,16 +440,21 @@ class BlockingServers:
         self.convert = convert
 
     def new(
-        self, what: str = "tcpserver_factory()", made: list[ScriptedServer] | None = None
+        self,
+        what: str = "tcpserver_factory()",
+        made: list[ScriptedServer] | None = None,
+        framing: FramingLike | None = None,
     ) -> BlockingServer:
         """One more server, listening when this returns, without waiting for the
         reactor thread: the socket is bound and listening here, and the reactor
         thread serves it from its next turn on (until then the kernel queues
         the connections). ``made`` also gets the core's server, on the reactor
-        thread; ``what`` names the call in errors."""
+        thread; ``framing`` is the server's; ``what`` names the call in errors."""
         __tracebackhide__ = True
         can_block(what)
         self.thread.check_alive(what)
+        if framing is not None:
+            as_framing(framing, f"{what.removesuffix('()')}() argument 'framing'")
         listener = _listening_socket(self.group.host)
         server = BlockingServer(
             self.thread,
@@ -436,11 +462,12 @@ class BlockingServers:
             listener.getsockname()[1],
             self.group.timeout,
             self.convert,
+            framing,
         )
 
         def make() -> None:
             try:
-                made_server = self.group.new(listener=listener)
+                made_server = self.group.new(listener=listener, framing=framing)
             finally:
                 listener.close()  # the reactor serves a copy of its own
             server._made(made_server)
@@ -486,10 +513,13 @@ class BlockingServerFactory(ServerFactory):
         super().__init__(servers.group)
         self._servers = servers
 
-    def __call__(self) -> BlockingServer:  # type: ignore[override]
-        """One more server, listening at once on its own port."""
+    def __call__(  # type: ignore[override]
+        self, *, framing: FramingLike | None = None
+    ) -> BlockingServer:
+        """One more server, listening at once on its own port; ``framing`` is
+        its framing."""
         __tracebackhide__ = True
-        return self._servers.new("tcpserver_factory()", made=self._made)
+        return self._servers.new("tcpserver_factory()", made=self._made, framing=framing)
 
     def stop(self) -> None:  # type: ignore[override]
         """Verify and close every server made so far.

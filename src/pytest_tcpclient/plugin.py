@@ -35,6 +35,7 @@ from twisted.python.failure import Failure
 from . import asyncio_bridge, blocking, coexistence
 from .core import DEFAULT_TIMEOUT, ScriptedServer, ScriptFailure, ServerFactory, ServerGroup
 from .core.arguments import as_timeout
+from .core.framings import FramingLike
 from .core.protocol import ClientCheck
 from .core.server import JoinDeferred, failing_with
 
@@ -164,8 +165,13 @@ class AsyncioServerFactory(ServerFactory):
     """``tcpserver_factory`` in an asyncio test: ``server = await tcpserver_factory()``
     and ``await tcpserver_factory.stop()``, as in the asyncio-only plugin."""
 
-    async def __call__(self) -> PytestServer:  # type: ignore[override]
-        return super().__call__()  # type: ignore[return-value]
+    async def __call__(  # type: ignore[override]
+        self, *, framing: FramingLike | None = None
+    ) -> PytestServer:
+        """One more server, listening at once on its own port; ``framing`` is
+        its framing."""
+        __tracebackhide__ = True
+        return super().__call__(framing=framing)  # type: ignore[return-value]
 
 
 class _TestServers:

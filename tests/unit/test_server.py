@@ -766,7 +766,7 @@ def test_a_stopped_server_refuses_steps(server):
 BYTES_METHODS = [
     ("expect_bytes", "data"),
     ("send_bytes", "data"),
-    ("expect_frame", "payload"),
+    ("expect_frame", "match"),
     ("send_frame", "payload"),
 ]
 TIMED_METHODS = [
@@ -933,3 +933,69 @@ def test_stop_can_stop_some_servers_only(reactor, group):
     assert first.stopped
     assert not second.stopped
     assert group.servers == [second]
+
+
+# -- messages, framings and rules on a server ---------------------------------------
+
+
+def test_a_server_frames_with_its_framing_and_a_step_keeps_the_one_it_was_declared_with(
+    reactor, connect
+):
+    from pytest_tcpclient.framing import LengthPrefixed, Netstring
+
+    server = ScriptedServer(reactor, framing=Netstring())
+    assert server.framing == Netstring()
+    server.expect_connect()
+    server.expect_frame(b"one")
+    server.framing = LengthPrefixed(2)
+    server.expect_frame(b"two")
+    server.send_frame(b"ok", framing=Netstring())
+    client = connect(1)
+    client.send(b"3:one,", b"\x00\x03two")
+    assert client.received == b"2:ok,"
+    assert outcome(server.join()) is None
+    assert [r.data for r in server.received] == [b"one", b"two"]
+
+
+def test_the_default_framing_is_four_byte_big_endian_lengths(server):
+    from pytest_tcpclient.framing import LengthPrefixed
+
+    assert server.framing == LengthPrefixed(4, "big")
+    server.framing = None
+    assert server.framing == LengthPrefixed()
+    with pytest.raises(TypeError, match="framing must be a framing"):
+        server.framing = "lines"
+
+
+def test_a_rule_counts_its_answers_and_teardown_checks_times(server, connect):
+    server.expect_connect()
+    rule = server.on_line(b"PING", b"PONG", times=2)
+    client = connect()
+    client.send(b"PING\r\n")
+    assert (rule.count, client.received) == (1, b"PONG\r\n")
+    client.close()
+    summary = failure_of(server.verify()).summary
+    assert summary == "Expected on_line(b'PING') to answer 2 times, but it answered 1 time"
+
+
+def test_a_rule_declared_late_answers_what_waits_unread(server, connect):
+    server.expect_connect()
+    client = connect()
+    client.send(b"4:ping,")
+    from pytest_tcpclient.framing import Netstring
+
+    rule = server.on_frame(b"ping", b"pong", framing=Netstring())
+    assert (rule.count, client.received) == (1, b"4:pong,")
+    assert repr(rule) == "<Rule on_frame(b'ping', framing=Netstring()): answered 1>"
+
+
+def test_a_factory_makes_servers_with_a_framing(group):
+    from pytest_tcpclient.core import ServerFactory
+    from pytest_tcpclient.framing import Lines
+
+    factory = ServerFactory(group)
+    assert factory().framing != Lines()
+    assert factory(framing=Lines()).framing == Lines()
+    with pytest.raises(TypeError, match=r"tcpserver_factory\(\) argument 'framing'"):
+        factory(framing=42)
+    assert repr(factory) == "<ServerFactory: 2 servers made>"

@@ -346,6 +346,10 @@ class Lines(Framing):
         return f"{_show(data)} (no {self.delimiter!r} yet)"
 
 
+DEFAULT_FRAMING = LengthPrefixed()
+"""The seed's frames: a 4-byte big-endian length, then the payload."""
+
+
 def as_delimiter(value: object, what: str) -> bytes:
     """Check a line delimiter: bytes-like and not empty."""
     __tracebackhide__ = True

@@ -154,14 +154,16 @@ class Predicate(Matcher):
         return self._name
 
 
-def as_matcher(value: object, what: str) -> Matcher:
-    """Check a ``match`` argument (``what`` names it) and return its matcher.
+def as_matcher(value: object, what: str, limit: int | None = None) -> Matcher:
+    """Check a ``match`` argument (``what`` names it) and return its matcher;
+    exact bytes may be ``limit`` bytes long at most.
 
     :raises TypeError: for another type, or a ``str`` pattern.
+    :raises ValueError: for bytes longer than ``limit``.
     """
     __tracebackhide__ = True
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return Exact(as_bytes(value, what))
+        return Exact(as_bytes(value, what, limit))
     if isinstance(value, re.Pattern):
         if not isinstance(value.pattern, bytes):
             raise TypeError(

@@ -11,8 +11,16 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING
 
-from .framings import FramingError, FramingLike, HeadReader, Lines
-from .matching import Matcher, Received, Reply, UserError, compute
+from .framings import (
+    DEFAULT_FRAMING,
+    FramingError,
+    FramingLike,
+    HeadReader,
+    Lines,
+    as_delimiter,
+    as_framing,
+)
+from .matching import Matcher, Received, Reply, UserError, as_matcher, as_reply, compute
 from .transcript import show_bytes
 
 if TYPE_CHECKING:
@@ -59,13 +67,53 @@ class Rule:
         """How many messages the rule answered so far."""
         self._reader = HeadReader(framing)
 
+    @classmethod
+    def line(cls, match: object, reply: object, delimiter: object, times: object) -> Rule:
+        """The rule of ``on_line()``, its arguments checked."""
+        __tracebackhide__ = True
+        delimiter = as_delimiter(delimiter, "on_line() argument 'delimiter'")
+        return cls._checked("on_line", match, reply, Lines(delimiter, 2**63), times)
+
+    @classmethod
+    def frame(cls, match: object, reply: object, framing: object, times: object) -> Rule:
+        """The rule of ``on_frame()``, its arguments checked."""
+        __tracebackhide__ = True
+        if framing is None:
+            framing = DEFAULT_FRAMING
+        framing = as_framing(framing, "on_frame() argument 'framing'")
+        return cls._checked("on_frame", match, reply, framing, times)
+
+    @classmethod
+    def _checked(
+        cls, method: str, match: object, reply: object, framing: FramingLike, times: object
+    ) -> Rule:
+        __tracebackhide__ = True
+        matcher = as_matcher(match, f"{method}() argument 'match'")
+        if reply is not None:
+            limit = getattr(framing, "max_payload", None)
+            reply = as_reply(reply, f"{method}() argument 'reply'", limit)
+        if times is not None:
+            if isinstance(times, bool) or not isinstance(times, int):
+                kind = type(times).__name__
+                raise TypeError(
+                    f"{method}() argument 'times' must be int or None, not {kind}"
+                )
+            if times < 0:
+                raise ValueError(
+                    f"{method}() argument 'times' must be 0 or more, not {times}"
+                )
+        return cls(method, matcher, reply, framing, times)  # type: ignore[arg-type]
+
     def __repr__(self) -> str:
         return f"<Rule {self}: answered {self.count}>"
 
     def __str__(self) -> str:
         options = ""
-        if isinstance(self.framing, Lines) and self.framing.delimiter != b"\r\n":
-            options = f", delimiter={self.framing.delimiter!r}"
+        if isinstance(self.framing, Lines):
+            if self.framing.delimiter != b"\r\n":
+                options = f", delimiter={self.framing.delimiter!r}"
+        elif self.framing != DEFAULT_FRAMING:
+            options = f", framing={self.framing!r}"
         return f"{self.method}({self.matcher}{options})"
 
     @property

@@ -16,8 +16,11 @@ from twisted.internet.interfaces import IListeningPort, IReactorTCP
 from twisted.python.failure import Failure
 
 from .arguments import as_timeout
+from .framings import FramingLike, as_framing
+from .matching import Received
 from .methods import StepMethods
 from .protocol import ClientCheck, ScriptFactory
+from .rules import Rule
 from .script import ScriptFailure
 from .steps import End, ExpectDisconnect, Step
 
@@ -60,6 +63,8 @@ class ScriptedServer(StepMethods):
         mode, to serve instead of listening on a new one: a layer that binds
         it on another thread knows the port before the reactor runs. The
         reactor serves a copy of it; the caller closes its own.
+    :param framing: the framing of frames when a step or a rule names none
+        (:attr:`framing`).
     """
 
     def __init__(
@@ -70,10 +75,12 @@ class ScriptedServer(StepMethods):
         host: str = "127.0.0.1",
         client_check: ClientCheck | None = None,
         listener: socket.socket | None = None,
+        framing: FramingLike | None = None,
     ) -> None:
         self.timeout = as_timeout(
             timeout, "ScriptedServer() argument 'timeout'", DEFAULT_TIMEOUT
         )
+        self.framing = framing
         self.host = host
         self._factory = ScriptFactory(reactor, client_check, self.timeout)  # type: ignore[arg-type]
         self._port: IListeningPort | None
@@ -100,6 +107,11 @@ class ScriptedServer(StepMethods):
     def stopped(self) -> bool:
         """Whether the server has stopped listening."""
         return self._port is None
+
+    @property
+    def received(self) -> list[Received]:
+        """Every message the expect steps matched so far, oldest first."""
+        return list(self._factory.script.received)
 
     def join(self) -> Deferred[None]:
         """Return a Deferred that fires when every step declared so far is done.
@@ -136,9 +148,14 @@ class ScriptedServer(StepMethods):
         self.check_running(step)
         self._factory.perform(self._factory.script.add(step))
 
-    def check_running(self, step: Step) -> None:
+    def _add_rule(self, rule: Rule) -> None:
+        __tracebackhide__ = True
+        self.check_running(rule)
+        self._factory.perform(self._factory.script.add_rule(rule))
+
+    def check_running(self, step: Step | Rule) -> None:
         """Raise :class:`ServerStopped` if the server no longer listens, so
-        ``step`` cannot be declared on it."""
+        ``step`` (or a rule) cannot be declared on it."""
         __tracebackhide__ = True
         if self.stopped:
             raise ServerStopped(
@@ -292,11 +309,19 @@ class ServerGroup:
         self._server_class = server_class
         self.servers: list[ScriptedServer] = []
 
-    def new(self, listener: socket.socket | None = None) -> ScriptedServer:
+    def new(
+        self,
+        listener: socket.socket | None = None,
+        framing: FramingLike | None = None,
+    ) -> ScriptedServer:
         """Make one more server, listening at once on its own port (or on
-        ``listener``, as :class:`ScriptedServer` says)."""
+        ``listener``), with ``framing``, as :class:`ScriptedServer` says."""
         server = self._server_class(
-            self._reactor, timeout=self.timeout, host=self.host, listener=listener
+            self._reactor,
+            timeout=self.timeout,
+            host=self.host,
+            listener=listener,
+            framing=framing,
         )
         self.servers.append(server)
         return server
@@ -345,9 +370,13 @@ class ServerFactory:
         self._report = report
         self._made: list[ScriptedServer] = []
 
-    def __call__(self) -> ScriptedServer:
-        """One more server, listening at once on its own port."""
-        server = self._group.new()
+    def __call__(self, *, framing: FramingLike | None = None) -> ScriptedServer:
+        """One more server, listening at once on its own port; ``framing`` is
+        its :attr:`~ScriptedServer.framing`."""
+        __tracebackhide__ = True
+        if framing is not None:
+            as_framing(framing, "tcpserver_factory() argument 'framing'")
+        server = self._group.new(framing=framing)
         self._made.append(server)
         return server
 

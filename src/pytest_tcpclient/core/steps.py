@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING, Protocol
 
 from .arguments import as_bytes
 from .framings import (
+    DEFAULT_FRAMING,
+    DEFAULT_MAX_LENGTH,
     FramingError,
     FramingLike,
     HeadReader,
-    LengthPrefixed,
     Lines,
     as_delimiter,
     as_framing,
@@ -67,8 +68,6 @@ __all__ = [
     "Step",
 ]
 
-DEFAULT_FRAMING = LengthPrefixed()
-"""The seed's frames: a 4-byte big-endian length, then the payload."""
 SHOWN = 1 << 20
 """The most bytes read from the inbox to show what arrived."""
 
@@ -323,6 +322,7 @@ class ExpectBytes(Step):
     """The client sends exactly ``data``, split into segments however TCP likes."""
 
     def __init__(self, data: bytes, timeout: float) -> None:
+        __tracebackhide__ = True
         self.data = as_bytes(data, "expect_bytes() argument 'data'")
         self.timeout = timeout
         self._stream = _Stream(self.data)
@@ -385,15 +385,14 @@ class _ExpectMessage(Step):
     noun = "frame"
 
     def __init__(self, match: object, timeout: float, framing: FramingLike) -> None:
+        __tracebackhide__ = True
         self.framing = framing
-        self.matcher = as_matcher(match, f"{self.method}() argument 'match'")
+        limit = getattr(framing, "max_payload", None)
+        self.matcher = as_matcher(match, f"{self.method}() argument 'match'", limit)
         self.timeout = timeout
         self._wire: bytes | None = None  # what an exact payload is on the wire
         if isinstance(self.matcher, Exact) and canonical(framing):
-            limit = getattr(framing, "max_payload", None)
-            what = f"{self.method}() argument 'match'"
-            payload = as_bytes(self.matcher.data, what, limit)
-            self._wire = encode(framing, payload)
+            self._wire = encode(framing, self.matcher.data)
         self.begin()
 
     def begin(self) -> None:
@@ -517,6 +516,7 @@ class ExpectFrame(_ExpectMessage):
     def __init__(
         self, match: object, timeout: float, framing: FramingLike | None = None
     ) -> None:
+        __tracebackhide__ = True
         if framing is None:
             framing = DEFAULT_FRAMING
         else:
@@ -540,8 +540,9 @@ class ExpectLine(_ExpectMessage):
         match: object,
         timeout: float,
         delimiter: bytes = b"\r\n",
-        max_length: int = Lines().max_length,
+        max_length: int = DEFAULT_MAX_LENGTH,
     ) -> None:
+        __tracebackhide__ = True
         delimiter = as_delimiter(delimiter, "expect_line() argument 'delimiter'")
         max_length = as_max_length(max_length, "expect_line() argument 'max_length'")
         super().__init__(match, timeout, Lines(delimiter, max_length))
@@ -573,11 +574,13 @@ class _Send(Step):
     expect step matched."""
 
     method = "send_bytes"
+    argument = "data"
 
     def __init__(self, data: object, framing: FramingLike | None = None) -> None:
+        __tracebackhide__ = True
         self.framing = framing
         limit = getattr(framing, "max_payload", None)
-        self.data = as_reply(data, f"{self.method}() argument 'data'", limit)
+        self.data = as_reply(data, f"{self.method}() argument '{self.argument}'", limit)
 
     def __str__(self) -> str:
         data = self.data
@@ -618,6 +621,7 @@ class SendBytes(_Send):
     """The server sends ``data``."""
 
     def __init__(self, data: bytes | Reply) -> None:
+        __tracebackhide__ = True
         super().__init__(data)
 
 
@@ -625,8 +629,10 @@ class SendFrame(_Send):
     """The server sends ``payload`` as one frame of ``framing``."""
 
     method = "send_frame"
+    argument = "payload"
 
     def __init__(self, payload: bytes | Reply, framing: FramingLike | None = None) -> None:
+        __tracebackhide__ = True
         if framing is None:
             framing = DEFAULT_FRAMING
         else:
@@ -643,6 +649,7 @@ class SendLine(_Send):
     method = "send_line"
 
     def __init__(self, data: bytes | Reply, delimiter: bytes = b"\r\n") -> None:
+        __tracebackhide__ = True
         delimiter = as_delimiter(delimiter, "send_line() argument 'delimiter'")
         super().__init__(data, Lines(delimiter, max_length=2**63))
 

@@ -1,0 +1,635 @@
+"""Unit tests of messages: lines, framings, matching, computed replies and rules.
+
+Like test_script.py, the script is fed by hand: no reactor, no sockets, no
+clock. Each framing is checked for matching however TCP splits the bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from itertools import pairwise
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pytest_tcpclient.core.framings import DEFAULT_MAX_LENGTH
+from pytest_tcpclient.core.rules import Rule
+from pytest_tcpclient.core.script import Close, Script, StartTimer, Write
+from pytest_tcpclient.core.steps import (
+    End,
+    ExpectConnect,
+    ExpectDisconnect,
+    ExpectFrame,
+    ExpectLine,
+    SendBytes,
+    SendFrame,
+    SendLine,
+)
+from pytest_tcpclient.framing import FrameDecoder, LengthPrefixed, Lines, Netstring
+
+T = 1.0
+FIRST, SECOND = "first", "second"
+CONNECT = "the client connects"
+RECONNECT = "the client connects again"
+CLOSE = "the client closes the first connection"
+CLOSE_SECOND = "the client closes the second connection"
+TIMEOUT = "the timer runs out"
+
+_EVENTS = {
+    CONNECT: lambda script: script.connection_made(FIRST),
+    RECONNECT: lambda script: script.connection_made(SECOND),
+    CLOSE: lambda script: script.connection_lost(FIRST, True),
+    CLOSE_SECOND: lambda script: script.connection_lost(SECOND, True),
+    TIMEOUT: lambda script: script.timed_out(),
+}
+
+hypothesis_settings = settings(database=None, deadline=None)
+
+
+def feed(script, *events, on=FIRST):
+    """Play ``events``: a step or rule is declared, bytes arrive on ``on``."""
+    actions = []
+    for event in events:
+        if isinstance(event, bytes):
+            actions += script.data_received(on, event)
+        elif isinstance(event, str):
+            actions += _EVENTS[event](script)
+        elif isinstance(event, Rule):
+            actions += script.add_rule(event)
+        else:
+            actions += script.add(event)
+    return actions
+
+
+def play(*events):
+    script = Script()
+    feed(script, *events)
+    return script
+
+
+def sent(actions):
+    return b"".join(action.data for action in actions if isinstance(action, Write))
+
+
+@st.composite
+def segments(draw, stream):
+    """``stream`` cut into non-empty segments at random places."""
+    cuts = draw(st.sets(st.integers(1, len(stream) - 1))) if len(stream) > 1 else set()
+    bounds = [0, *sorted(cuts), len(stream)]
+    return [stream[start:end] for start, end in pairwise(bounds)]
+
+
+class Resp:
+    """A RESP command parser, as a user writes one: an array of bulk strings,
+    ``*<n>\\r\\n`` then ``$<len>\\r\\n<bytes>\\r\\n`` each; the payload is the
+    arguments joined by spaces."""
+
+    def encode(self, payload: bytes) -> bytes:
+        words = payload.split(b" ")
+        return b"*%d\r\n" % len(words) + b"".join(
+            b"$%d\r\n%s\r\n" % (len(w), w) for w in words
+        )
+
+    def decode(self, data: bytes):
+        if not data.startswith(b"*") or b"\r\n" not in data:
+            return None
+        header, _, rest = data.partition(b"\r\n")
+        words, used = [], len(header) + 2
+        for _ in range(int(header[1:])):
+            size_line, found, _ = rest.partition(b"\r\n")
+            if not found:
+                return None
+            size = int(size_line[1:])
+            start = len(size_line) + 2
+            if len(rest) < start + size + 2:
+                return None
+            words.append(rest[start : start + size])
+            rest = rest[start + size + 2 :]
+            used += start + size + 2
+        return b" ".join(words), used
+
+
+FRAMINGS = [
+    LengthPrefixed(),
+    LengthPrefixed(1),
+    LengthPrefixed(2, "little"),
+    LengthPrefixed(8),
+    Netstring(),
+    Lines(),
+    Lines(b"\n"),
+    Resp(),  # a framing of the user's own
+]
+framings = st.sampled_from(FRAMINGS)
+"""Every framing, drawn by hypothesis (pytest-twisted cannot run a hypothesis
+test that is also parametrized)."""
+
+words = st.binary(min_size=1, max_size=8).filter(lambda w: b" " not in w and b"\n" not in w)
+payloads = st.lists(words, min_size=1, max_size=4).map(b" ".join)
+"""Payloads every framing above can carry (no newline, no empty RESP word)."""
+
+
+# -- framings ---------------------------------------------------------------------------
+
+
+@hypothesis_settings
+@given(framing=framings, frames=st.lists(payloads, max_size=5), data=st.data())
+def test_a_frame_decoder_returns_the_payloads_however_split(framing, frames, data):
+    stream = b"".join(framing.encode(p) for p in frames)
+    decoder = FrameDecoder(framing)
+    found = []
+    for segment in data.draw(segments(stream)) if stream else []:
+        found += decoder.feed(segment)
+    assert found == frames
+    assert decoder.pending == 0
+
+
+@hypothesis_settings
+@given(framing=framings, frames=st.lists(payloads, min_size=1, max_size=4), data=st.data())
+def test_expect_frame_matches_however_split_declared_before_or_after(framing, frames, data):
+    steps = [ExpectFrame(p, T, framing) for p in frames]
+    before = data.draw(st.integers(0, len(steps)))
+    script = play(ExpectConnect(T), *steps[:before], CONNECT)
+    stream = b"".join(framing.encode(p) for p in frames)
+    feed(script, *data.draw(segments(stream)), *steps[before:])
+    assert script.failure is None
+    assert script.completed == len(steps) + 1
+    assert [r.data for r in script.received] == frames
+
+
+@hypothesis_settings
+@given(framing=framings, frames=st.lists(payloads, min_size=1, max_size=4), data=st.data())
+def test_patterns_match_decoded_frames_however_split(framing, frames, data):
+    steps = [ExpectFrame(re.compile(re.escape(p)), T, framing) for p in frames]
+    script = play(ExpectConnect(T), *steps, CONNECT)
+    stream = b"".join(framing.encode(p) for p in frames)
+    feed(script, *data.draw(segments(stream)))
+    assert script.failure is None
+    assert [r.data for r in script.received] == frames
+
+
+@pytest.mark.parametrize(
+    ("framing", "payload", "wire"),
+    [
+        (LengthPrefixed(), b"hi", b"\x00\x00\x00\x02hi"),
+        (LengthPrefixed(1), b"hi", b"\x02hi"),
+        (LengthPrefixed(2, "little"), b"hi", b"\x02\x00hi"),
+        (LengthPrefixed(8), b"", bytes(8)),
+        (Netstring(), b"hello", b"5:hello,"),
+        (Netstring(), b"", b"0:,"),
+        (Lines(), b"EHLO x", b"EHLO x\r\n"),
+        (Lines(b"\0"), b"a", b"a\0"),
+    ],
+)
+def test_the_built_in_framings_encode_and_decode(framing, payload, wire):
+    assert framing.encode(payload) == wire
+    assert framing.decode(wire + b"more") == (payload, len(wire))
+    assert framing.decode(wire[:-1]) is None
+
+
+@pytest.mark.parametrize(
+    ("framing", "data", "error"),
+    [
+        (Netstring(), b"x:", "is not a decimal number"),
+        (Netstring(), b"01:a,", "has a leading zero"),
+        (Netstring(), b":", "no length before b':'"),
+        (Netstring(), b"1:ab", "ends with b'b', not b','"),
+        (Netstring(), b"1" * 21, "no b':' after 20 digits"),
+        (Lines(max_length=3), b"abcde", "more than 3 bytes without b'\\r\\n'"),
+    ],
+)
+def test_bytes_that_are_not_a_message_are_a_framing_error(framing, data, error):
+    from pytest_tcpclient.framing import FramingError
+
+    with pytest.raises(FramingError, match=re.escape(error)):
+        framing.decode(data)
+
+
+def test_a_line_of_max_length_passes_and_one_byte_more_fails():
+    lines = Lines(max_length=3)
+    assert lines.decode(b"abc\r\n") == (b"abc", 5)
+    assert lines.decode(b"abc\r") is None  # the delimiter may be coming
+    with pytest.raises(Exception, match="more than 3 bytes"):
+        lines.decode(b"abcd\r\n")
+
+
+@pytest.mark.parametrize(
+    ("make", "exception", "message"),
+    [
+        (lambda: LengthPrefixed(3), ValueError, "'size' must be 1, 2, 4 or 8, not 3"),
+        (lambda: LengthPrefixed("4"), TypeError, "'size' must be int, not str"),
+        (lambda: LengthPrefixed(4, "middle"), ValueError, "'byteorder' must be 'big'"),
+        (lambda: Lines(b""), ValueError, "'delimiter' must not be empty"),
+        (lambda: Lines("\n"), TypeError, "'delimiter' must be bytes"),
+        (lambda: Lines(max_length=0), ValueError, "'max_length' must be 1 or more"),
+        (lambda: LengthPrefixed(1).encode(bytes(256)), ValueError, "the limit is 255"),
+    ],
+)
+def test_framing_arguments_are_checked(make, exception, message):
+    with pytest.raises(exception, match=re.escape(message)):
+        make()
+
+
+# -- lines ----------------------------------------------------------------------------
+
+
+@hypothesis_settings
+@given(lines=st.lists(payloads, min_size=1, max_size=4), data=st.data())
+def test_expect_line_matches_however_split(lines, data):
+    script = play(ExpectConnect(T), *(ExpectLine(line, T) for line in lines), CONNECT)
+    feed(script, *data.draw(segments(b"".join(line + b"\r\n" for line in lines))))
+    assert script.failure is None
+    assert [r.data for r in script.received] == lines
+
+
+def where(function):
+    """How a diagnostic names ``function``."""
+    return f"{function.__name__} (test_messages.py:{function.__code__.co_firstlineno})"
+
+
+def is_login(data):
+    assert b"user" in data
+    return True
+
+
+def refuses(data):
+    return None
+
+
+def explodes(data):
+    raise ValueError("boom")
+
+
+LINE_FAILURES = [
+    pytest.param(
+        [ExpectLine(b"EHLO x", T), b"EHLO y\r\n"],
+        "Expected a line b'EHLO x' but received b'EHLO y'",
+        id="another line",
+    ),
+    pytest.param(
+        [ExpectLine(b"EHLO x", T), b"EHLP"],
+        "Expected a line b'EHLO x' but received b'EHLP' (no b'\\r\\n' yet)",
+        id="a wrong byte, at once",
+    ),
+    pytest.param(
+        [ExpectLine(re.compile(rb"GET \w+"), T), b"PUT x\r\n"],
+        "Expected a line matching re.compile(b'GET \\\\w+') but received b'PUT x'",
+        id="a pattern",
+    ),
+    pytest.param(
+        [ExpectLine(is_login, T), b"guest\r\n"],
+        f"Expected a line accepted by {where(is_login)} but received b'guest': "
+        "assert b'user' in b'guest'",
+        id="a callable's assert",
+    ),
+    pytest.param(
+        [ExpectLine(refuses, T), b"x\r\n"],
+        f"Expected a line accepted by {where(refuses)} but received b'x': it returned None",
+        id="a callable's false result",
+    ),
+    pytest.param(
+        [ExpectLine(explodes, T), b"x\r\n"],
+        f"Expected a line accepted by {where(explodes)} but received b'x': "
+        f"{where(explodes)} raised ValueError: boom",
+        id="a callable's error",
+    ),
+    pytest.param(
+        [ExpectLine(re.compile(rb"GET \w+"), T), b"GE", CLOSE],
+        "Expected a line matching re.compile(b'GET \\\\w+') but the client closed the "
+        "connection after b'GE'",
+        id="closed early",
+    ),
+    pytest.param(
+        [ExpectLine(re.compile(rb".*"), T, max_length=4), b"abcdef"],
+        "Expected a line matching re.compile(b'.*') but received b'abcdef', which is not "
+        "a line: more than 4 bytes without b'\\r\\n'",
+        id="too long",
+    ),
+    pytest.param(
+        [ExpectLine(b"EHLO x", T), b"EHL", TIMEOUT],
+        "Timed out waiting for a line b'EHLO x'",
+        id="timed out",
+    ),
+]
+
+
+@pytest.mark.parametrize(("events", "summary"), LINE_FAILURES)
+def test_the_first_line_of_each_line_diagnostic(events, summary):
+    script = play(ExpectConnect(T), CONNECT, *events)
+    assert script.failure is not None
+    assert script.failure.summary == summary
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        pytest.param(ExpectLine(b"EHLO x", T), id="exact"),
+        pytest.param(ExpectLine(re.compile(rb"EHLO \w"), T), id="pattern"),
+    ],
+)
+def test_an_unterminated_line_times_out_with_what_arrived_and_the_missing_delimiter(step):
+    failure = play(ExpectConnect(T), CONNECT, step, b"EHL", TIMEOUT).failure
+    assert failure.summary.startswith("Timed out waiting for a line")
+    assert failure.details == ["Received only b'EHL' (no b'\\r\\n' yet)"]
+
+
+def test_a_line_with_another_delimiter():
+    script = play(ExpectConnect(T), CONNECT, ExpectLine(b"a", T, delimiter=b"\n"))
+    assert sent(feed(script, b"a\n", SendLine(b"b", b"\n"))) == b"b\n"
+    assert script.failure is None
+    assert str(script.steps[-1]) == "send_line(b'b', delimiter=b'\\n')"
+
+
+def test_the_default_line_length_limit_is_64_kib():
+    assert DEFAULT_MAX_LENGTH == 64 * 1024
+    assert ExpectLine(re.compile(b"."), T).framing.max_length == 64 * 1024
+
+
+# -- computed replies and what was received ---------------------------------------------
+
+
+def test_a_computed_reply_gets_the_message_the_last_expect_step_matched():
+    script = play(
+        ExpectConnect(T),
+        CONNECT,
+        ExpectLine(re.compile(rb"GET (?P<key>\w+)"), T),
+        SendLine(lambda received: b"VALUE " + received["key"]),
+        SendBytes(lambda received: received.data.lower()),
+    )
+    assert sent(feed(script, b"GET foo\r\n")) == b"VALUE foo\r\nget foo"
+    assert script.failure is None
+    [received] = script.received
+    assert (received.data, received.match[1]) == (b"GET foo", b"foo")
+
+
+def test_a_computed_reply_before_any_message_gets_none():
+    script = play(ExpectConnect(T), CONNECT)
+    assert (
+        sent(feed(script, SendBytes(lambda received: repr(received).encode()))) == b"None"
+    )
+
+
+@pytest.mark.parametrize(
+    ("reply", "summary"),
+    [
+        (lambda r: r["nope"], "raised KeyError"),
+        (lambda r: "text", "returned 'text' (str), not bytes"),
+    ],
+)
+def test_a_reply_that_raises_or_returns_no_bytes_fails_the_script(reply, summary):
+    script = play(ExpectConnect(T), CONNECT, ExpectLine(b"x", T), b"x\r\n", SendLine(reply))
+    assert summary in script.failure.summary
+    assert script.failure.summary.startswith("<lambda> (test_messages.py:")
+
+
+def test_a_named_group_of_a_message_matched_without_a_pattern_is_a_key_error():
+    script = play(ExpectConnect(T), CONNECT, ExpectLine(b"x", T), b"x\r\n")
+    with pytest.raises(KeyError, match="was not matched by a pattern"):
+        script.received[0]["key"]
+
+
+# -- frames of other framings --------------------------------------------------------------
+
+
+def test_frames_of_a_framing_of_the_users_own_with_a_callable():
+    resp = Resp()
+    script = play(
+        ExpectConnect(T),
+        CONNECT,
+        ExpectFrame(lambda command: command.startswith(b"SET "), T, resp),
+        SendFrame(b"OK", resp),
+    )
+    assert sent(feed(script, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n", b"$1\r\nv\r\n")) == (
+        b"*1\r\n$2\r\nOK\r\n"
+    )
+    assert script.failure is None
+    assert script.received[0].data == b"SET k v"
+
+
+class Broken:
+    def encode(self, payload):
+        return payload
+
+    def decode(self, data):
+        raise ValueError("not today")
+
+
+class Greedy(Broken):
+    def decode(self, data):
+        return data, len(data) + 5
+
+
+@pytest.mark.parametrize(
+    ("framing", "summary"),
+    [
+        (Broken(), "Broken.decode() raised ValueError: not today"),
+        (Greedy(), "which is not a frame: decode() said the message took"),
+    ],
+)
+def test_a_framing_that_raises_or_lies_fails_the_script(framing, summary):
+    script = play(
+        ExpectConnect(T), CONNECT, ExpectFrame(re.compile(b"."), T, framing), b"x"
+    )
+    assert summary in script.failure.summary
+
+
+def test_an_exact_frame_of_another_framing_fails_at_the_first_wrong_byte():
+    script = play(ExpectConnect(T), CONNECT, ExpectFrame(b"hello", T, Netstring()), b"5:hx")
+    assert script.failure.summary == (
+        "Expected frame b'hello' but received an incomplete frame b'5:hx'"
+    )
+
+
+# -- rules ------------------------------------------------------------------------------
+
+
+def line_rule(match, reply=None, times=None, delimiter=b"\r\n"):
+    return Rule.line(match, reply, delimiter, times)
+
+
+HANDSHAKE = [
+    line_rule(re.compile(rb"HELLO \d"), b"+OK"),
+    line_rule(re.compile(rb"CLIENT SETINFO .*"), b"+OK"),
+]
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        [b"HELLO 3\r\n", b"CLIENT SETINFO LIB-VER 8.1.0\r\n"],
+        [b"CLIENT SETINFO LIB-NAME x\r\nCLIENT SETINFO LIB-VER 9\r\n", b"HELLO 2\r\n"],
+        [],
+    ],
+    ids=["in order", "another order", "no handshake"],
+)
+def test_rules_answer_a_handshake_in_any_order_before_the_step(order):
+    rules = [line_rule(r.matcher.pattern, b"+OK") for r in HANDSHAKE]
+    script = play(*rules, ExpectConnect(T), CONNECT, ExpectLine(b"PING", T))
+    replies = sent(feed(script, *order, b"PING\r\n", SendLine(b"+PONG")))
+    assert script.failure is None
+    assert replies == b"+OK\r\n" * sum(m.count(b"\r\n") for m in order) + b"+PONG\r\n"
+    assert [r.data for r in script.received] == [b"PING"]  # rules add nothing
+
+
+@hypothesis_settings
+@given(data=st.data())
+def test_rules_and_steps_share_the_stream_however_split(data):
+    stream = b"PING\r\nGET a\r\nPING\r\nPING\r\nGET b\r\n"
+    rule = line_rule(b"PING", b"PONG")
+    steps = [ExpectLine(re.compile(rb"GET (\w)"), T), SendLine(lambda r: r.match[1])] * 2
+    script = play(rule, ExpectConnect(T), CONNECT, *steps)
+    replies = sent(feed(script, *data.draw(segments(stream))))
+    assert script.failure is None
+    assert rule.count == 3
+    assert sorted(replies.split(b"\r\n")) == sorted([b"PONG"] * 3 + [b"a", b"b", b""])
+
+
+def test_a_rule_answers_while_expect_disconnect_waits_and_after_the_last_step():
+    rule = line_rule(b"NOOP", b"250 OK")
+    script = play(rule, ExpectConnect(T), CONNECT)
+    assert sent(feed(script, b"NOOP\r\n")) == b"250 OK\r\n"  # idle: no step left
+    assert sent(feed(script, ExpectDisconnect(T), b"NOOP\r\nNO")) == b"250 OK\r\n"
+    assert script.failure is None  # "NO" may still become a NOOP
+    feed(script, b"OP\r\n", CLOSE, End())
+    assert script.failure is None
+    assert rule.count == 3
+
+
+def test_a_message_no_rule_takes_fails_the_step_as_today():
+    script = play(line_rule(b"PING"), ExpectConnect(T), CONNECT, ExpectDisconnect(T))
+    feed(script, b"PONG\r\n")
+    assert script.failure.summary == (
+        "Expected the client to close the connection, but it sent b'PONG\\r\\n'"
+    )
+
+
+def test_a_rule_with_times_takes_no_more_and_teardown_checks_the_count():
+    rule = line_rule(b"PING", b"PONG", times=2)
+    script = play(rule, ExpectConnect(T), CONNECT, ExpectDisconnect(T))
+    assert sent(feed(script, b"PING\r\n")) == b"PONG\r\n"
+    feed(script, CLOSE, End())
+    assert script.failure.summary == (
+        "Expected on_line(b'PING') to answer 2 times, but it answered 1 time"
+    )
+    script = play(rule, ExpectConnect(T), CONNECT, ExpectDisconnect(T))
+    feed(script, b"PING\r\nPING\r\nPING\r\n")  # the third is stray: the step fails
+    assert rule.count == 2
+    assert script.failure.summary.endswith("but it sent b'PING\\r\\n'")
+
+
+def test_times_zero_means_never():
+    rule = line_rule(b"QUIT", b"221", times=0)
+    script = play(rule, ExpectConnect(T), CONNECT, ExpectDisconnect(T), b"QUIT\r\n")
+    assert rule.count == 0
+    assert script.failure is not None
+    script = play(rule, ExpectConnect(T), CONNECT, ExpectDisconnect(T), CLOSE, End())
+    assert script.failure is None
+
+
+def test_a_rule_without_a_reply_swallows_the_message():
+    rule = line_rule(re.compile(rb"HEARTBEAT \d+"))
+    script = play(rule, ExpectConnect(T), CONNECT, ExpectLine(b"x", T))
+    assert sent(feed(script, b"HEARTBEAT 1\r\nx\r\nHEARTBEAT 2\r\n")) == b""
+    assert rule.count == 2
+    assert script.failure is None
+
+
+def test_a_computed_rule_reply_gets_the_message_the_rule_matched():
+    rule = line_rule(re.compile(rb"ECHO (?P<what>.*)"), lambda r: r["what"])
+    script = play(rule, ExpectConnect(T), CONNECT)
+    assert sent(feed(script, b"ECHO hi\r\n")) == b"hi\r\n"
+    assert script.received == []
+
+
+def test_rules_apply_to_a_reconnection():
+    rule = line_rule(b"PING", b"PONG")
+    script = play(rule, ExpectConnect(T), CONNECT, ExpectDisconnect(T), CLOSE)
+    feed(script, ExpectConnect(T), RECONNECT)
+    assert sent(feed(script, b"PING\r\n", on=SECOND)) == b"PONG\r\n"
+    assert [
+        a.connection for a in feed(script, SendBytes(b"x")) if isinstance(a, Write)
+    ] == [SECOND]
+
+
+def test_a_frame_rule_decodes_with_its_own_framing_from_the_same_position():
+    rule = Rule.frame(b"ping", b"pong", Netstring(), None)
+    script = play(rule, ExpectConnect(T), CONNECT, ExpectLine(b"bye", T))
+    assert sent(feed(script, b"4:ping,bye\r\n")) == b"4:pong,"
+    assert script.failure is None
+
+
+def test_a_rule_whose_framing_raises_fails_the_script():
+    rule = Rule.frame(re.compile(b"."), None, Broken(), None)
+    script = play(rule, ExpectConnect(T), CONNECT, b"x")
+    assert script.failure.summary == (
+        "on_frame(re.compile(b'.'), framing=<Broken>): Broken.decode() raised "
+        "ValueError: not today"
+    ).replace("<Broken>", repr(rule.framing))
+    assert Close(FIRST) not in feed(script, b"y")  # closed once, already
+
+
+def test_the_idle_timer_runs_on_while_rules_answer():
+    script = Script(idle_timeout=2.0)
+    feed(script, line_rule(b"PING", b"PONG"), ExpectConnect(T))
+    assert feed(script, CONNECT)[-1] == StartTimer(2.0)
+    assert feed(script, b"PING\r\n") == [Write(FIRST, b"PONG\r\n")]  # no new timer
+
+
+# -- bad input ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "exception", "message"),
+    [
+        (
+            lambda: ExpectLine(42, T),
+            TypeError,
+            "expect_line() argument 'match' must be bytes",
+        ),
+        (
+            lambda: ExpectLine(re.compile("x"), T),
+            TypeError,
+            "expect_line() argument 'match' must be a bytes pattern, not a str pattern",
+        ),
+        (
+            lambda: ExpectLine(b"x", T, delimiter=b""),
+            ValueError,
+            "'delimiter' must not be empty",
+        ),
+        (
+            lambda: ExpectFrame(b"x", T, object()),
+            TypeError,
+            "argument 'framing' must be a framing",
+        ),
+        (
+            lambda: ExpectFrame(bytes(256), T, LengthPrefixed(1)),
+            ValueError,
+            "expect_frame() argument 'match' is 256 bytes long; the limit is 255 bytes",
+        ),
+        (
+            lambda: SendFrame(bytes(256), LengthPrefixed(1)),
+            ValueError,
+            "send_frame() argument 'payload' is 256 bytes long; the limit is 255 bytes",
+        ),
+        (lambda: SendLine("text"), TypeError, "send_line() argument 'data' must be bytes"),
+        (
+            lambda: line_rule(b"x", times=-1),
+            ValueError,
+            "argument 'times' must be 0 or more",
+        ),
+        (
+            lambda: line_rule(b"x", times=True),
+            TypeError,
+            "argument 'times' must be int or None",
+        ),
+        (lambda: line_rule(b"x", reply="ok"), TypeError, "on_line() argument 'reply'"),
+        (
+            lambda: Rule.frame(b"x", bytes(256), LengthPrefixed(1), None),
+            ValueError,
+            "on_frame() argument 'reply' is 256 bytes long",
+        ),
+    ],
+)
+def test_bad_arguments_are_refused_at_the_call_naming_them(make, exception, message):
+    with pytest.raises(exception, match=re.escape(message)):
+        make()
