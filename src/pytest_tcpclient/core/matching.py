@@ -212,6 +212,7 @@ def compute(reply: Reply, received: Received | None) -> bytes:
 def describe_callable(function: Callable[..., Any]) -> str:
     """``name (file.py:line)``: how a diagnostic names user code."""
     name = getattr(function, "__qualname__", None) or type(function).__qualname__
+    name = name.rsplit(".<locals>.", 1)[-1]  # where it was defined is in the file
     target = inspect.unwrap(function) if inspect.isfunction(function) else function
     code = getattr(target, "__code__", None)
     if code is None:
