@@ -42,15 +42,16 @@ from .core import (
     ScriptFailure,
     ServerFactory,
     ServerGroup,
-    StepMethods,
 )
 from .core.arguments import as_timeout
 from .core.framings import FramingLike, as_framing
 from .core.matching import Received
+from .core.methods import ConnectionMethods, ServerMethods
 from .core.rules import Rule
 from .core.steps import Step
 
 __all__ = [
+    "BlockingConnection",
     "BlockingServer",
     "BlockingServerFactory",
     "BlockingServers",
@@ -309,7 +310,7 @@ def can_block(what: str) -> None:
 # -- the test's side ----------------------------------------------------------------
 
 
-class BlockingServer(StepMethods):
+class BlockingServer(ServerMethods):
     """A scripted server for a client that blocks: the methods of
     :class:`~pytest_tcpclient.core.ScriptedServer`, called from the test's thread.
 
@@ -368,29 +369,28 @@ class BlockingServer(StepMethods):
         :meth:`join` first to be sure they are all there)."""
         return [] if self._server is None else self._server.received
 
-    def _add(self, step: Step) -> None:
+    def _add(self, step: Step, connection: int | None = None) -> None:
         __tracebackhide__ = True
         if self._server is not None:
             self._server.check_running(step)
-        self._thread.post(self._declare, step)
+        self._thread.post(self._apply, step, connection)
 
     def _add_rule(self, rule: Rule) -> None:
         __tracebackhide__ = True
         if self._server is not None:
             self._server.check_running(rule)
-        self._thread.post(self._declare_rule, rule)
+        self._thread.post(self._apply_rule, rule)
 
-    def _declare(self, step: Step) -> None:
+    def _apply(self, step: Step, connection: int | None) -> None:
         assert self._server is not None  # made by the first call handed over
-        self._server._add(step)
+        self._server._add(step, connection)
 
-    def _declare_rule(self, rule: Rule) -> None:
+    def _apply_rule(self, rule: Rule) -> None:
         assert self._server is not None
         self._server._add_rule(rule)
 
-    def _joined(self) -> tuple[Deferred[None], float]:
-        assert self._server is not None
-        return self._server.join(), self._server.time_left
+    def _connection(self, number: int) -> BlockingConnection:
+        return BlockingConnection(self, number)
 
     def join(self) -> None:
         """Wait until every step declared so far is done.
@@ -403,10 +403,52 @@ class BlockingServer(StepMethods):
             the reactor thread) or freeze an event loop (in an asyncio task).
         """
         __tracebackhide__ = True
-        can_block("join()")
-        outcome = self._thread.wait(self._joined, "join()")
+        self._join(None, "join()")
+
+    def _join(self, connection: int | None, what: str) -> None:
+        __tracebackhide__ = True
+        can_block(what)
+
+        def joined() -> tuple[Deferred[None], float]:
+            assert self._server is not None
+            return self._server._join(connection), self._server.time_left
+
+        outcome = self._thread.wait(joined, what)
         if isinstance(outcome, Failure):
             raise _exception(outcome, self._convert)
+
+
+class BlockingConnection(ConnectionMethods):
+    """One connection of a :class:`BlockingServer`, as ``expect_connect()``
+    declared it: steps on it alone, and :meth:`join`, which blocks."""
+
+    def __init__(self, server: BlockingServer, number: int) -> None:
+        self._server = server
+        self.number = number
+
+    def __repr__(self) -> str:
+        server = self._server
+        return f"<Connection #{self.number} of {server.host}:{server.service_port}>"
+
+    @property
+    def timeout(self) -> float:  # type: ignore[override]
+        """The server's default step timeout."""
+        return self._server.timeout
+
+    @property
+    def framing(self) -> FramingLike:  # type: ignore[override]
+        """The server's framing."""
+        return self._server.framing
+
+    def join(self) -> None:
+        """Wait until every step declared so far on this connection is done,
+        as the server's :meth:`~BlockingServer.join` does."""
+        __tracebackhide__ = True
+        self._server._join(self.number, f"connection #{self.number}.join()")
+
+    def _add(self, step: Step) -> None:
+        __tracebackhide__ = True
+        self._server._add(step, self.number)
 
 
 def _exception(failure: Failure, convert: Convert) -> BaseException:

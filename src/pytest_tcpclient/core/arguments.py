@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Union
 
-__all__ = ["BytesLike", "as_bytes", "as_timeout"]
+__all__ = ["BytesLike", "as_bytes", "as_chunk", "as_seconds", "as_timeout"]
 
 BytesLike = Union[bytes, bytearray, memoryview]
 
@@ -46,3 +46,31 @@ def as_timeout(value: object, what: str, default: float) -> float:
             f"{what} must be a finite number of seconds, 0 or more, not {value!r}"
         )
     return float(value)
+
+
+def as_seconds(value: object, what: str) -> float:
+    """Return ``value`` as a number of seconds, 0 or more and finite.
+
+    :raises TypeError: if ``value`` is not a number.
+    :raises ValueError: if ``value`` is negative, infinite or NaN.
+    """
+    __tracebackhide__ = True
+    if value is None:
+        raise TypeError(f"{what} must be a number of seconds, not NoneType")
+    return as_timeout(value, what, 0.0)
+
+
+def as_chunk(value: object, what: str) -> int | None:
+    """Return ``value``, a number of bytes (1 or more) or None.
+
+    :raises TypeError: if ``value`` is not an int.
+    :raises ValueError: if ``value`` is less than 1.
+    """
+    __tracebackhide__ = True
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} must be an int or None, not {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{what} must be 1 or more, not {value}")
+    return value

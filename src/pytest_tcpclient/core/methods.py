@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from .arguments import BytesLike, as_timeout
+from .arguments import BytesLike, as_seconds, as_timeout
 from .framings import DEFAULT_FRAMING, DEFAULT_MAX_LENGTH, FramingLike, as_framing
 from .matching import Received
 from .rules import Rule
@@ -26,13 +26,17 @@ from .steps import (
     ExpectDisconnect,
     ExpectFrame,
     ExpectLine,
+    ExpectSilence,
+    Pause,
+    Reset,
     SendBytes,
     SendFrame,
     SendLine,
+    ShutdownWrite,
     Step,
 )
 
-__all__ = ["Match", "Reply", "StepMethods"]
+__all__ = ["ConnectionMethods", "Match", "Reply", "ServerMethods", "StepMethods"]
 
 Match = BytesLike | re.Pattern[bytes] | Callable[[bytes], Any]
 """What a message must be: exactly these bytes, a pattern matching all of it,
@@ -71,33 +75,62 @@ class StepMethods:
 
     # -- the connection -----------------------------------------------------------
 
-    def expect_connect(self, timeout: float | None = None) -> None:
-        """The client connects within ``timeout`` seconds."""
-        __tracebackhide__ = True
-        self._add(ExpectConnect(self._timeout(timeout, "expect_connect")))
-
     def expect_disconnect(self, timeout: float | None = None) -> None:
         """The client closes the connection, sending nothing more."""
         __tracebackhide__ = True
-        self._add(ExpectDisconnect(self._timeout(timeout, "expect_disconnect")))
+        self._declare(ExpectDisconnect(self._timeout(timeout, "expect_disconnect")))
 
     def disconnect(self) -> None:
         """The server closes the connection once what it sent is flushed."""
         __tracebackhide__ = True
-        self._add(Disconnect())
+        self._declare(Disconnect())
+
+    # -- faults -------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """The server aborts the connection with a TCP RST: the client sees a
+        connection reset."""
+        __tracebackhide__ = True
+        self._declare(Reset())
+
+    def shutdown_write(self) -> None:
+        """The server half-closes the connection (sends a FIN) and keeps
+        reading: later expect steps still work, sends no longer do."""
+        __tracebackhide__ = True
+        self._declare(ShutdownWrite())
+
+    def pause(self, seconds: float) -> None:
+        """The server waits ``seconds`` before the next step (a slow server);
+        the wait counts toward no step's timeout."""
+        __tracebackhide__ = True
+        self._declare(Pause(as_seconds(seconds, "pause() argument 'seconds'")))
+
+    def expect_silence(self, seconds: float) -> None:
+        """For ``seconds`` from the moment the step becomes current, the client
+        sends nothing and does not close the connection; declared on the
+        server, it opens no new connection either (it waits, or backs off)."""
+        __tracebackhide__ = True
+        seconds = as_seconds(seconds, "expect_silence() argument 'seconds'")
+        self._declare(ExpectSilence(seconds, connections=self._watches_connections))
 
     # -- bytes ----------------------------------------------------------------------
 
     def expect_bytes(self, data: BytesLike, timeout: float | None = None) -> None:
         """The client sends exactly ``data``, however TCP splits it."""
         __tracebackhide__ = True
-        self._add(ExpectBytes(data, self._timeout(timeout, "expect_bytes")))  # type: ignore[arg-type]
+        self._declare(ExpectBytes(data, self._timeout(timeout, "expect_bytes")))  # type: ignore[arg-type]
 
-    def send_bytes(self, data: Reply) -> None:
+    def send_bytes(
+        self, data: Reply, *, chunk: int | None = None, interval: float = 0.0
+    ) -> None:
         """The server sends ``data``, or what ``data(received)`` returns, called
-        when the step runs with the message the last expect step matched."""
+        when the step runs with the message the last expect step matched.
+
+        With ``chunk``, in writes of ``chunk`` bytes, each a segment of its
+        own, ``interval`` seconds apart.
+        """
         __tracebackhide__ = True
-        self._add(SendBytes(data))  # type: ignore[arg-type]
+        self._declare(SendBytes(data, chunk, interval))  # type: ignore[arg-type]
 
     # -- lines ------------------------------------------------------------------------
 
@@ -114,13 +147,20 @@ class StepMethods:
         as soon as that many bytes arrived without the delimiter."""
         __tracebackhide__ = True
         timeout = self._timeout(timeout, "expect_line")
-        self._add(ExpectLine(match, timeout, delimiter, max_length))  # type: ignore[arg-type]
+        self._declare(ExpectLine(match, timeout, delimiter, max_length))  # type: ignore[arg-type]
 
-    def send_line(self, data: Reply, *, delimiter: BytesLike = b"\r\n") -> None:
+    def send_line(
+        self,
+        data: Reply,
+        *,
+        delimiter: BytesLike = b"\r\n",
+        chunk: int | None = None,
+        interval: float = 0.0,
+    ) -> None:
         """The server sends ``data`` (or what ``data(received)`` returns) and
-        the ``delimiter``."""
+        the ``delimiter``; ``chunk`` and ``interval`` as for :meth:`send_bytes`."""
         __tracebackhide__ = True
-        self._add(SendLine(data, delimiter))  # type: ignore[arg-type]
+        self._declare(SendLine(data, delimiter, chunk, interval))  # type: ignore[arg-type]
 
     # -- frames ---------------------------------------------------------------------
 
@@ -135,13 +175,64 @@ class StepMethods:
         payload ``match`` accepts."""
         __tracebackhide__ = True
         timeout = self._timeout(timeout, "expect_frame")
-        self._add(ExpectFrame(match, timeout, self._framing(framing)))
+        self._declare(ExpectFrame(match, timeout, self._framing(framing)))
 
-    def send_frame(self, payload: Reply, *, framing: FramingLike | None = None) -> None:
+    def send_frame(
+        self,
+        payload: Reply,
+        *,
+        framing: FramingLike | None = None,
+        chunk: int | None = None,
+        interval: float = 0.0,
+    ) -> None:
         """The server sends ``payload`` (or what ``payload(received)`` returns)
-        as one frame of ``framing``, else of the server's."""
+        as one frame of ``framing``, else of the server's; ``chunk`` and
+        ``interval`` as for :meth:`send_bytes`."""
         __tracebackhide__ = True
-        self._add(SendFrame(payload, self._framing(framing)))  # type: ignore[arg-type]
+        framing = self._framing(framing)
+        self._declare(SendFrame(payload, framing, chunk, interval))  # type: ignore[arg-type]
+
+    # -- for subclasses -----------------------------------------------------------------
+
+    def _timeout(self, value: float | None, method: str) -> float:
+        __tracebackhide__ = True
+        return as_timeout(value, f"{method}() argument 'timeout'", self.timeout)
+
+    def _framing(self, framing: FramingLike | None) -> FramingLike:
+        """The framing a step or rule uses: its own, else the server's."""
+        return self.framing if framing is None else framing
+
+    _watches_connections = True
+    """Whether ``expect_silence()`` watches for new connections too."""
+
+    def _declare(self, step: Step) -> None:
+        """Declare ``step``: where it goes is :meth:`_add`'s business."""
+        __tracebackhide__ = True
+        self._add(step)
+
+    def _add(self, step: Step) -> None:
+        """Declare ``step``, after every step declared before it."""
+        raise NotImplementedError
+
+
+class ServerMethods(StepMethods):
+    """The methods of a server: the step methods, which apply to the
+    connection of the latest ``expect_connect()``, and ``expect_connect()``
+    and the rules, which are the server's."""
+
+    _latest: ConnectionMethods | None = None
+
+    def expect_connect(self, timeout: float | None = None) -> ConnectionMethods:
+        """The client connects within ``timeout`` seconds; returns the
+        connection, to declare its own steps on. Declared while earlier
+        connections are open (no close declared on them yet), it is one more
+        connection open at the same time: the n-th the client opens is the
+        n-th declared."""
+        __tracebackhide__ = True
+        self._declare(ExpectConnect(self._timeout(timeout, "expect_connect")))
+        self._connections = getattr(self, "_connections", 0) + 1
+        self._latest = self._connection(self._connections)
+        return self._latest
 
     # -- rules ----------------------------------------------------------------------
 
@@ -181,20 +272,38 @@ class StepMethods:
         self._add_rule(rule)
         return rule
 
-    # -- for subclasses -----------------------------------------------------------------
-
-    def _timeout(self, value: float | None, method: str) -> float:
+    def _declare(self, step: Step) -> None:
         __tracebackhide__ = True
-        return as_timeout(value, f"{method}() argument 'timeout'", self.timeout)
+        self._add(step)
+        if step.closes and self._latest is not None:
+            self._latest._ended = str(step)
 
-    def _framing(self, framing: FramingLike | None) -> FramingLike:
-        """The framing a step or rule uses: its own, else the server's."""
-        return self.framing if framing is None else framing
-
-    def _add(self, step: Step) -> None:
-        """Declare ``step``, after every step declared before it."""
+    def _connection(self, number: int) -> ConnectionMethods:
+        """The handle of the ``number``-th connection declared."""
         raise NotImplementedError
 
     def _add_rule(self, rule: Rule) -> None:
         """Declare ``rule``."""
         raise NotImplementedError
+
+
+class ConnectionMethods(StepMethods):
+    """The step methods of one declared connection, from its
+    ``expect_connect()`` on: steps on it run in order, beside the other
+    connections'."""
+
+    number: int
+    """1 for the first connection declared, 2 for the next..."""
+    _watches_connections = False
+    _ended: str | None = None  # the step that closed it, once declared
+
+    def _declare(self, step: Step) -> None:
+        __tracebackhide__ = True
+        if self._ended is not None:
+            raise ValueError(
+                f"connection #{self.number} ended with {self._ended}: declare "
+                "expect_connect() on the server for another connection"
+            )
+        self._add(step)
+        if step.closes:
+            self._ended = str(step)

@@ -9,8 +9,11 @@ asyncio loop, under trial, or on ``twisted.internet.testing.MemoryReactorClock``
 
 from __future__ import annotations
 
-from bisect import insort
+import contextlib
+import socket
+import struct
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from twisted.internet.defer import Deferred, gatherResults, succeed
 from twisted.internet.error import ConnectionDone
@@ -18,7 +21,16 @@ from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.python.failure import Failure
 
-from .script import Action, CancelTimer, Close, Script, StartTimer, Write
+from .script import (
+    Abort,
+    Action,
+    CancelTimer,
+    Close,
+    HalfClose,
+    Script,
+    StartTimer,
+    Write,
+)
 
 __all__ = ["ClientCheck", "ScriptFactory", "ScriptProtocol"]
 
@@ -49,9 +61,10 @@ class ScriptProtocol(Protocol):
 class ScriptFactory(Factory):
     """Builds :class:`ScriptProtocol` and runs the script's actions on ``reactor``.
 
-    ``when_done(n)`` returns a Deferred that fires once ``n`` steps are done,
-    or fails with the script's :class:`~.script.ScriptFailure`.
-    ``idle_timeout`` is the script's (see :class:`~.script.Script`).
+    ``when_done(targets)`` returns a Deferred that fires once the script has
+    reached ``targets`` (:meth:`~.script.Script.targets`), or fails with the
+    script's :class:`~.script.ScriptFailure`. ``idle_timeout`` is the
+    script's (see :class:`~.script.Script`); its clock is the reactor's.
     """
 
     protocol = ScriptProtocol
@@ -64,17 +77,18 @@ class ScriptFactory(Factory):
     ) -> None:
         self.reactor = reactor
         self.client_check = client_check
-        self.script = Script(idle_timeout)
+        self.script = Script(idle_timeout, reactor.seconds)
         self.connections: dict[ScriptProtocol, list[Deferred[None]]] = {}
         self._held: dict[ScriptProtocol, list[bytes]] = {}  # their bytes so far
-        self._timer: IDelayedCall | None = None
-        self._waiters: list[tuple[int, Deferred[None]]] = []  # fewest steps first
+        self._timers: dict[int, IDelayedCall] = {}  # by the key the script gave
+        self._waiters: list[tuple[dict[int, int], Deferred[None]]] = []
+        self._settled: list[Deferred[None]] = []  # waiting for no connection held
 
     # -- called by the protocol --------------------------------------------
 
     def connected(self, protocol: ScriptProtocol) -> None:
         self.connections[protocol] = []
-        if len(self.connections) > 1:
+        if len(self.connections) > 1 and not self.script.accepts_another():
             # A client that closed and at once reconnected: the reactor may
             # accept the new connection before it reads the old one's last
             # bytes and close. Hold the new one while the others are still
@@ -108,6 +122,19 @@ class ScriptFactory(Factory):
         self.perform(self.script.connection_made(protocol))
         for data in held:
             self.perform(self.script.data_received(protocol, data))
+        if not self._held:
+            settled, self._settled = self._settled, []
+            for deferred in settled:
+                deferred.callback(None)
+
+    def settled(self) -> Deferred[None]:
+        """A Deferred that fires once no new connection is held back: every
+        connection accepted so far has been given to the script."""
+        if not self._held:
+            return succeed(None)
+        deferred: Deferred[None] = Deferred()
+        self._settled.append(deferred)
+        return deferred
 
     def received(self, protocol: ScriptProtocol, data: bytes) -> None:
         protocol.heard += 1
@@ -141,61 +168,85 @@ class ScriptFactory(Factory):
         making one per step churns the reactor's timer heap, and on an
         asyncio reactor its loop timer too, on every message.
         """
-        cancelled: IDelayedCall | None = None  # to cancel unless started again
+        cancelled: dict[int, IDelayedCall] = {}  # to cancel unless started again
         try:
             for action in actions:
                 if isinstance(action, Write):
-                    action.connection.sent += len(action.data)
-                    action.connection.transport.write(action.data)
+                    self._write(action)
+                elif isinstance(action, StartTimer):
+                    self._start(action, cancelled)
+                elif isinstance(action, CancelTimer):
+                    timer = self._timers.pop(action.key, None)
+                    if timer is not None and timer.active():
+                        cancelled[action.key] = timer
                 elif isinstance(action, Close):
                     action.connection.transport.loseConnection()
-                elif isinstance(action, StartTimer):
-                    if cancelled is not None:
-                        cancelled.reset(action.seconds)
-                        self._timer, cancelled = cancelled, None
-                    else:
-                        self._timer = self.reactor.callLater(
-                            action.seconds, self._timed_out
-                        )
-                elif isinstance(action, CancelTimer):
-                    if self._timer is not None and self._timer.active():
-                        cancelled = self._timer
-                    self._timer = None
+                elif isinstance(action, Abort):
+                    _abort(action.connection.transport)
+                elif isinstance(action, HalfClose):
+                    action.connection.transport.loseWriteConnection()
         finally:
-            if cancelled is not None:
-                cancelled.cancel()
+            for timer in cancelled.values():
+                timer.cancel()
         self._wake()
 
-    def _timed_out(self) -> None:
-        self._timer = None
-        self.perform(self.script.timed_out())
+    def _write(self, action: Write) -> None:
+        connection = action.connection
+        connection.sent += len(action.data)
+        transport = connection.transport
+        if not action.segment:
+            transport.write(action.data)
+            return
+        # A segment of its own: no Nagle delay, and out now, not merged with
+        # what the next turn writes.
+        transport.setTcpNoDelay(True)
+        transport.write(action.data)
+        flush = getattr(transport, "doWrite", None)
+        if flush is not None and transport.connected and not transport.disconnecting:
+            flush()
 
-    def when_done(self, steps: int) -> Deferred[None]:
-        """A Deferred that fires once ``steps`` steps are done."""
+    def _start(self, action: StartTimer, cancelled: dict[int, IDelayedCall]) -> None:
+        timer = cancelled.pop(action.key, None)
+        if timer is not None:
+            timer.reset(action.seconds)
+        else:
+            timer = self.reactor.callLater(action.seconds, self._timed_out, action.key)
+        self._timers[action.key] = timer
+
+    def _timed_out(self, key: int) -> None:
+        self._timers.pop(key, None)
+        self.perform(self.script.timed_out(key))
+
+    def when_done(self, targets: dict[int, int]) -> Deferred[None]:
+        """A Deferred that fires once the script has reached ``targets``."""
         deferred: Deferred[None] = Deferred()
-        insort(self._waiters, (steps, deferred), key=lambda waiter: waiter[0])
+        self._waiters.append((targets, deferred))
         self._wake()
         return deferred
 
     def _wake(self) -> None:
-        waiters = self._waiters
-        while waiters:
-            failure = self.script.failure
-            if failure is None and waiters[0][0] > self.script.completed:
-                return
-            _, deferred = waiters.pop(0)
-            if failure is None:
+        if not self._waiters:
+            return
+        # Take them all first: a callback may declare steps and wake again.
+        waiters, self._waiters = self._waiters, []
+        failure = self.script.failure
+        waiting = []
+        for targets, deferred in waiters:
+            if failure is not None:
+                deferred.errback(Failure(failure))
+            elif self.script.reached(targets):
                 deferred.callback(None)
             else:
-                deferred.errback(Failure(failure))
+                waiting.append((targets, deferred))
+        self._waiters = waiting + self._waiters
 
     def close(self) -> Deferred[None]:
-        """Stop the script, cancel the timer and abort every connection.
+        """Stop the script, cancel the timers and abort every connection.
 
         A step still pending fails, so nobody waits on it forever. The
         Deferred fires once every connection is gone.
         """
-        self.perform(self.script.stop())  # which cancels the timer
+        self.perform(self.script.stop())  # which cancels the timers
         pending: list[Deferred[None]] = []
         for protocol, waiting in list(self.connections.items()):
             deferred: Deferred[None] = Deferred()
@@ -205,3 +256,13 @@ class ScriptFactory(Factory):
         if not pending:
             return succeed(None)
         return gatherResults(pending).addCallback(lambda _: None)
+
+
+def _abort(transport: Any) -> None:
+    """Abort the connection with a TCP RST: a zero linger time makes closing
+    the socket reset it, whatever is left to send or to read."""
+    handle = getattr(transport, "getHandle", None)
+    linger = struct.pack("ii", 1, 0)  # on, for 0 s
+    with contextlib.suppress(OSError, AttributeError, TypeError):  # a test's transport
+        handle().setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)  # type: ignore[misc]
+    transport.abortConnection()

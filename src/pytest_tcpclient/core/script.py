@@ -1,35 +1,44 @@
 """The script as a pure state machine, in the sans-IO style.
 
-:class:`Script` knows no sockets, reactors or clocks. It is told what the
-client did (:meth:`~Script.connection_made`, :meth:`~Script.data_received`,
-:meth:`~Script.connection_lost`), that time ran out (:meth:`~Script.timed_out`)
-or that a step or a rule was declared (:meth:`~Script.add`,
-:meth:`~Script.add_rule`), and each call returns the actions the driver must
-carry out: write bytes, close a connection, start or cancel the one timer.
-:mod:`.protocol` is the Twisted driver.
+:class:`Script` knows no sockets, reactors or clocks of its own. It is told
+what the client did (:meth:`~Script.connection_made`,
+:meth:`~Script.data_received`, :meth:`~Script.connection_lost`), that a timer
+ran out (:meth:`~Script.timed_out`) or that a step or a rule was declared
+(:meth:`~Script.add`, :meth:`~Script.add_rule`), and each call returns the
+actions the driver must carry out: write bytes, close or reset a connection,
+start or cancel a timer. :mod:`.protocol` is the Twisted driver.
 
-The script only sequences: what the client does is queued in an
-:class:`~.inbox.Inbox`, in order, and the current step (:mod:`.steps`) takes
-from it what is its own. What the step does not take is offered to the rules
-(:mod:`.rules`), then fails the step.
+The script only sequences. Each ``expect_connect()`` declares a connection, a
+:class:`Conversation` with steps of its own (:mod:`.steps`), run in order
+against what the client does on that connection, queued in an
+:class:`~.inbox.Inbox`; what the current step does not take is offered to
+the rules (:mod:`.rules`), then fails the step. A connection declared while
+earlier ones are open runs beside them; one declared after they all closed
+starts once their steps are done. The n-th connection the client opens goes
+to the n-th declared.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+import time
+from collections import deque
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import Union
 
-from .inbox import Closed, Connected, Inbox
+from .inbox import Closed, Inbox
 from .matching import Received, UserError
 from .rules import Offer, Rule
 from .steps import Failed, Step
 from .transcript import Transcript, show_bytes
 
 __all__ = [
+    "Abort",
     "Action",
     "CancelTimer",
     "Close",
+    "Conversation",
+    "HalfClose",
     "Script",
     "ScriptFailure",
     "StartTimer",
@@ -45,10 +54,12 @@ Connection = Hashable
 
 @dataclass(frozen=True)
 class Write:
-    """Write ``data`` on ``connection``."""
+    """Write ``data`` on ``connection``; with ``segment``, send it at once as a
+    segment of its own (no Nagle delay, no waiting for more)."""
 
     connection: Connection
     data: bytes
+    segment: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,18 +70,35 @@ class Close:
 
 
 @dataclass(frozen=True)
+class Abort:
+    """Abort ``connection`` with a TCP RST, dropping what was not sent."""
+
+    connection: Connection
+
+
+@dataclass(frozen=True)
+class HalfClose:
+    """Send a FIN on ``connection`` once what was written is flushed; keep reading."""
+
+    connection: Connection
+
+
+@dataclass(frozen=True)
 class StartTimer:
-    """Call :meth:`Script.timed_out` in ``seconds`` unless cancelled first."""
+    """Call :meth:`Script.timed_out` with ``key`` in ``seconds`` unless cancelled first."""
 
     seconds: float
+    key: int = 1
 
 
 @dataclass(frozen=True)
 class CancelTimer:
-    """Cancel the timer started last."""
+    """Cancel the timer of ``key``."""
+
+    key: int = 1
 
 
-Action = Union[Write, Close, StartTimer, CancelTimer]
+Action = Union[Write, Close, Abort, HalfClose, StartTimer, CancelTimer]
 
 
 class ScriptFailure(AssertionError):
@@ -101,35 +129,141 @@ class ScriptFailure(AssertionError):
         return "\n".join(lines)
 
 
-class Script:
-    """Runs declared steps against what the client does, one step at a time.
+class Conversation:
+    """The steps of one declared connection (number 0: those declared before
+    any), run in order against what the client does on it.
 
-    :param idle_timeout: how long, in seconds, the script waits once every
-        declared step is done while the client keeps its connection open:
-        for the next step to be declared or for the client to close. Then it
-        fails, and hangs up, so a client waiting for a reply that the script
-        does not send is not left waiting forever. None waits for ever.
+    It is what its steps see of the script (:class:`~.steps.Conversation`).
     """
 
-    def __init__(self, idle_timeout: float | None = None) -> None:
-        self.idle_timeout = idle_timeout
+    def __init__(
+        self, script: Script, key: int, number: int, after: list[Conversation]
+    ) -> None:
+        self.script = script
+        self.key = key
+        """Its place among the script's conversations: the key of its timer."""
+        self.number = number
+        self.after = after
+        """The conversations whose steps must all be done before these start."""
+        self._started = not after
         self.steps: list[Step] = []
+        self.index = 0
+        self.begun = -1
+        self.inbox = Inbox()
+        self.state = "none"
+        self.connection: Connection | None = None
+        self.declared_open = False
+        self.write_closed = False
+        self.timer = False  # its timer runs...
+        self.idle_timer = False  # ...and it is the idle one, not a step's
+
+    def __repr__(self) -> str:
+        return f"<Conversation #{self.number} {self.state}, {self.index}/{len(self.steps)}>"
+
+    @property
+    def done(self) -> bool:
+        return self.index >= len(self.steps)
+
+    @property
+    def started(self) -> bool:
+        if not self._started:
+            self._started = all(c.done for c in self.after)
+        return self._started
+
+    def unclaimed(self) -> bool:
+        """Whether the client made a connection no step has taken."""
+        return bool(self.script._pending)
+
+    # -- what a step sees ------------------------------------------------------------
+
+    @property
+    def transcript(self) -> Transcript:
+        return self.script.transcript
+
+    @property
+    def received(self) -> list[Received]:
+        return self.script.received
+
+    @property
+    def rules(self) -> list[Rule]:
+        return self.script.rules
+
+    @property
+    def first_step(self) -> bool:
+        return len(self.script.steps) == 1
+
+    def now(self) -> float:
+        return self.script.clock()
+
+    def connections_since(self, moment: float) -> float | None:
+        return self.script.connected_since(moment)
+
+    def claim(self) -> bool:
+        return self.script.claim(self)
+
+    def client_closed(self) -> None:
+        self.state = "closed"
+        self.script.forget(self.connection)
+
+    def write(self, data: bytes, segment: bool = False) -> None:
+        if self.write_closed:
+            raise Failed("Cannot send after shutdown_write(): the server half-closed")
+        self.script.transcript.sent(data, self.script.label(self.number))
+        self.script.act(Write(self.connection, data, segment))
+
+    def hang_up(self, reset: bool = False) -> None:
+        label = self.script.label(self.number)
+        if reset:
+            self.transcript.event(f"{label}server reset the connection")
+            self.script.act(Abort(self.connection))
+        else:
+            self.transcript.event(f"{label}server closed the connection")
+            self.script.act(Close(self.connection))
+        self.script.closing(self.connection)
+        self.state = "closed"
+        self.inbox.clear()  # what the client sent unread goes with it
+
+    def shutdown_write(self) -> None:
+        self.transcript.event(f"{self.script.label(self.number)}server shut down its side")
+        self.write_closed = True
+        self.script.act(HalfClose(self.connection))
+
+
+class Script:
+    """Runs declared steps against what the client does.
+
+    :param idle_timeout: how long, in seconds, a connection waits once every
+        step declared on it is done while the client keeps it open: for the
+        next step to be declared or for the client to close. Then the script
+        fails, and hangs up, so a client waiting for a reply that the script
+        does not send is not left waiting forever. None waits for ever.
+    :param clock: the time now, in seconds (the reactor's ``seconds``).
+    """
+
+    def __init__(
+        self,
+        idle_timeout: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.idle_timeout = idle_timeout
+        self.clock = clock
+        self.steps: list[Step] = []
+        """Every step declared, in order."""
         self.rules: list[Rule] = []
         self.received: list[Received] = []
         """What the expect steps matched so far, in order."""
         self.transcript = Transcript()
         self.failure: ScriptFailure | None = None
-        self.inbox = Inbox()
-        self.state = "none"
-        """The script's connection: ``"none"`` yet, ``"open"`` or ``"closed"``."""
-        self._declared_open = False
-        self._index = 0
-        self._begun = -1  # the index of the step begun last
-        self._active: Connection | None = None
+        self.conversations: list[Conversation] = [Conversation(self, 0, 0, [])]
+        self._numbered: dict[int, Conversation] = {0: self.conversations[0]}
+        self._unfinished = 0  # index of the first conversation not done
+        self._pending: deque[tuple[Connection, Inbox]] = deque()  # not claimed yet
+        self._owner: dict[Connection, Conversation] = {}
+        self._inboxes: dict[Connection, Inbox] = {}
+        self._numbers: dict[Connection, int] = {}  # the order connections came in
+        self._arrivals: list[float] = []  # when each connection came
         self._open: list[Connection] = []  # physically open connections
-        self._closing: Connection | None = None  # closed by disconnect()
-        self._timer = False  # a timer runs...
-        self._idle_timer = False  # ...and it is the idle one, not a step's
+        self._closing: set[Connection] = set()  # closed by the server
         self._actions: list[Action] = []
 
     # -- what the driver reads ----------------------------------------------
@@ -137,48 +271,91 @@ class Script:
     @property
     def completed(self) -> int:
         """How many steps are done."""
-        return self._index
+        return sum(conversation.index for conversation in self.conversations)
 
     @property
     def connection_open(self) -> bool:
         """Whether the declared steps leave a connection open."""
-        return self._declared_open
+        return any(c.declared_open for c in self.conversations)
 
-    # -- what a step sees (see steps.Conversation) -------------------------------
+    def open_connections(self) -> list[int]:
+        """The numbers of the declared connections that no step closes."""
+        return [c.number for c in self.conversations if c.declared_open]
 
-    @property
-    def first_step(self) -> bool:
-        return len(self.steps) == 1
+    def pending(self) -> Iterator[Step]:
+        """The steps not done yet."""
+        for conversation in self.conversations:
+            yield from conversation.steps[conversation.index :]
 
-    def accept(self, connection: Connection) -> None:
-        self._active = connection
-        self.state = "open"
+    def targets(self, number: int | None = None) -> dict[int, int]:
+        """How many steps each conversation (the connection ``number``'s only,
+        if given) has declared: :meth:`reached` tells when they are all done."""
+        if number is not None:
+            conversation = self._numbered[number]
+            return {conversation.key: len(conversation.steps)}
+        return {c.key: len(c.steps) for c in self.conversations}
 
-    def client_closed(self) -> None:
-        self._active = None
-        self.state = "closed"
+    def reached(self, targets: dict[int, int]) -> bool:
+        """Whether every conversation of ``targets`` has done that many steps."""
+        conversations = self.conversations
+        return all(conversations[key].index >= count for key, count in targets.items())
 
-    def write(self, data: bytes) -> None:
-        self.transcript.sent(data)
-        self._actions.append(Write(self._active, data))
+    def accepts_another(self) -> bool:
+        """Whether one more open connection is declared for (so a new one can be
+        taken at once rather than held until the others are quiet)."""
+        return len(self._live()) < self._allowed()
 
-    def hang_up(self) -> None:
-        self.transcript.event("server closed the connection")
-        self._actions.append(Close(self._active))
-        self._closing, self._active = self._active, None
-        self.state = "closed"
-        self.inbox.clear()  # what the client sent unread goes with it
+    # -- what a conversation asks ----------------------------------------------------
+
+    def act(self, action: Action) -> None:
+        self._actions.append(action)
+
+    def label(self, number: int) -> str:
+        """``#n `` in front of a transcript line, once there is more than one
+        connection."""
+        return f"#{number} " if len(self._arrivals) > 1 and number else ""
+
+    def claim(self, conversation: Conversation) -> bool:
+        if not self._pending:
+            return False
+        connection, inbox = self._pending.popleft()
+        conversation.connection = connection
+        conversation.inbox = inbox
+        conversation.state = "open"
+        self._owner[connection] = conversation
+        return True
+
+    def connected_since(self, moment: float) -> float | None:
+        return next((t for t in self._arrivals if t > moment), None)
+
+    def forget(self, connection: Connection | None) -> None:
+        if connection is not None:
+            self._inboxes.pop(connection, None)
+
+    def closing(self, connection: Connection | None) -> None:
+        if connection is not None and connection in self._open:
+            self._closing.add(connection)
 
     # -- inputs ---------------------------------------------------------------
 
-    def add(self, step: Step) -> list[Action]:
-        """Declare one more step."""
+    def add(self, step: Step, connection: int | None = None) -> list[Action]:
+        """Declare one more step on the declared connection ``connection`` (by
+        default the last one): ``expect_connect()`` declares a new connection,
+        the end goes after every connection's steps."""
         self.steps.append(step)
         if step.opens:
-            self._declared_open = True
+            conversation = self._declare(concurrent=self.connection_open)
+        elif step.final:
+            conversation = self._declare(concurrent=False, number=0)
+        else:
+            number = self.conversations[-1].number if connection is None else connection
+            conversation = self._numbered[number]
+        conversation.steps.append(step)
+        if step.opens:
+            conversation.declared_open = True
         elif step.closes:
-            self._declared_open = False
-        if self._index < len(self.steps) - 1:
+            conversation.declared_open = False
+        if conversation.index < len(conversation.steps) - 1:
             # An earlier step is waiting, and nothing it waits for has come.
             return []
         return self._run()
@@ -192,29 +369,28 @@ class Script:
 
     def connection_made(self, connection: Connection) -> list[Action]:
         """A client connected."""
-        self.transcript.event("client connected")
+        self._arrivals.append(self.clock())
+        self._numbers[connection] = len(self._arrivals)
+        self.transcript.event(f"{self._label_of(connection)}client connected")
         self._open.append(connection)
         if self.failure is not None:
             return [Close(connection)]
-        # A connection that disconnect() is closing does not count as open.
-        if len([c for c in self._open if c != self._closing]) > 1:
-            return self._fail(
-                Failed(
-                    "Expected one connection at a time, "
-                    "but the client opened a second one while the first was open"
-                )
-            )
-        self.inbox.push(Connected(connection))
+        live, allowed = len(self._live()), self._allowed()
+        if live > allowed:
+            return self._fail(Failed(_too_many(allowed)))
+        inbox = Inbox()
+        self._inboxes[connection] = inbox
+        self._pending.append((connection, inbox))
         return self._run()
 
     def data_received(self, connection: Connection, data: bytes) -> list[Action]:
         """The client sent ``data`` on ``connection``."""
         if not data:
             return []
-        self.transcript.received(data)
-        if self.failure is not None or connection == self._closing:
+        self.transcript.received(data, self._label_of(connection))
+        if self.failure is not None or connection in self._closing:
             return []
-        self.inbox.push(data)
+        self._inboxes[connection].push(data)
         return self._run()
 
     def connection_lost(
@@ -227,95 +403,130 @@ class Script:
         :class:`~.steps.ExpectDisconnect` waiting for this close.
         """
         self._open.remove(connection)
-        if connection == self._closing:
-            self._closing = None
+        if connection in self._closing:
+            self._closing.discard(connection)
             return []
         if self.failure is not None:
             return []
-        self.transcript.event(
-            "client closed the connection" if clean else "connection reset"
-        )
-        self.inbox.push(Closed(clean, problem))
+        what = "client closed the connection" if clean else "connection reset"
+        self.transcript.event(f"{self._label_of(connection)}{what}")
+        inbox = self._inboxes.get(connection)
+        if inbox is not None:
+            inbox.push(Closed(clean, problem))
         return self._run()
 
     def stop(self) -> list[Action]:
         """The server stops: a step still pending fails, so no wait is left open."""
         if self.failure is not None:
             return []
-        if self._index >= len(self.steps):
-            self._stop_timer()  # the idle one
-            return self._take_actions()
-        step = self.steps[self._index]
-        return self._fail(Failed(f"The server stopped before {step} was done"))
+        for conversation in self.conversations:
+            if not conversation.done:
+                step = conversation.steps[conversation.index]
+                return self._fail(
+                    Failed(f"The server stopped before {step} was done"), conversation
+                )
+        for conversation in self.conversations:
+            self._stop_timer(conversation)  # the idle ones
+        return self._take_actions()
 
-    def timed_out(self) -> list[Action]:
-        """The timer started last ran out."""
-        idle = self._idle_timer
-        self._timer = self._idle_timer = False
+    def timed_out(self, key: int = 1) -> list[Action]:
+        """The timer of ``key`` (a conversation's, as :class:`StartTimer` gave
+        it) ran out."""
+        conversation = self.conversations[key]
+        idle = conversation.idle_timer
+        conversation.timer = conversation.idle_timer = False
         if self.failure is not None:
             return []
         if idle:
-            return self._fail(self._idle_failure())
-        if self._index >= len(self.steps):
+            return self._fail(self._idle_failure(conversation), conversation)
+        if conversation.done:
             return []
-        return self._fail(self.steps[self._index].timed_out(self))
+        failed = conversation.steps[conversation.index].timed_out(conversation)
+        if failed is not None:
+            return self._fail(failed, conversation)
+        return self._run()  # its wait is over: the step goes on
 
     # -- running steps ----------------------------------------------------------
 
     def _run(self) -> list[Action]:
-        while self.failure is None and self._index < len(self.steps):
-            step = self.steps[self._index]
-            if self._begun != self._index:
-                self._begun = self._index
-                step.begin()
+        """Run every connection's steps as far as what the client did allows, in
+        the order they were declared."""
+        conversations = self.conversations
+        index = self._unfinished
+        while index < len(conversations) and self.failure is None:
+            conversation = conversations[index]
+            if conversation.started:
+                self._advance(conversation)
+            index += 1
+        while (
+            self._unfinished < len(conversations) - 1
+            and conversations[self._unfinished].done
+            and conversations[self._unfinished].state != "open"
+        ):
+            self._unfinished += 1
+        return self._take_actions()
+
+    def _advance(self, conversation: Conversation) -> None:
+        steps = conversation.steps
+        while self.failure is None and conversation.index < len(steps):
+            step = steps[conversation.index]
+            if conversation.begun != conversation.index:
+                conversation.begun = conversation.index
+                step.begin(conversation)
             try:
                 if step.needs_connection:
-                    self._need_connection(step)
-                done = step.run(self)
+                    self._need_connection(conversation, step)
+                done = step.run(conversation)
             except Failed as failed:
-                offer = self._offer(step, failed) if self.rules else Offer.REFUSED
+                offer = self._offer(conversation, step) if self.rules else Offer.REFUSED
                 if offer is Offer.TAKEN:
                     continue  # the step tries again on what follows
                 if offer is Offer.REFUSED:
-                    return self._fail(failed)
+                    self._record(failed, conversation)
+                    return
                 done = False  # a rule may take it once more arrives
             if not done:
-                if self.rules and not step.progressed and self._offer(step) is Offer.TAKEN:
+                if (
+                    self.rules
+                    and not step.progressed
+                    and self._offer(conversation, step) is Offer.TAKEN
+                ):
                     continue
-                self._wait(step)
-                break
-            self._stop_timer()
-            self._index += 1
-        else:
-            while self.rules and self.failure is None and self._offer() is Offer.TAKEN:
-                pass
-            self._watch_idle()
-        return self._take_actions()
+                self._wait(conversation, step)
+                return
+            self._stop_timer(conversation)
+            conversation.index += 1
+        while (
+            self.rules and self.failure is None and self._offer(conversation) is Offer.TAKEN
+        ):
+            pass
+        self._watch_idle(conversation)
 
-    def _wait(self, step: Step) -> None:
-        if self._idle_timer:  # the script was idle: the step times itself
-            self._stop_timer()
-        if not self._timer and step.timeout is not None:
-            self._timer = True
-            self._actions.append(StartTimer(step.timeout))
+    def _wait(self, conversation: Conversation, step: Step) -> None:
+        if conversation.idle_timer:  # it was idle: the step times itself
+            self._stop_timer(conversation)
+        seconds = step.timer
+        if not conversation.timer and seconds is not None:
+            conversation.timer = True
+            self._actions.append(StartTimer(seconds, conversation.key))
 
-    def _offer(self, step: Step | None = None, failed: Failed | None = None) -> Offer:
-        """Offer the message at the head of the inbox to the rules, the current
-        step (if any) having declined it (``failed``, if it failed on it)."""
-        if not self.rules or self.state != "open" or self.failure is not None:
+    def _offer(self, conversation: Conversation, step: Step | None = None) -> Offer:
+        """Offer the message at the head of the connection's inbox to the rules,
+        the current step (if any) having declined it."""
+        if conversation.state != "open" or self.failure is not None:
             return Offer.REFUSED
         if step is not None:
-            step.rewind(self)  # the rules read the message from its start
-        if not isinstance(self.inbox.head(), (bytes, memoryview)):
+            step.rewind(conversation)  # the rules read the message from its start
+        if not isinstance(conversation.inbox.head(), (bytes, memoryview)):
             return Offer.REFUSED
         pending = False
         for rule in self.rules:
             if rule.exhausted:
                 continue
             try:
-                offer = rule.offer(self)
+                offer = rule.offer(conversation)
             except UserError as error:
-                self._record(Failed(str(error)))
+                self._record(Failed(str(error)), conversation)
                 return Offer.TAKEN  # the failure ends the run
             if offer is Offer.TAKEN:
                 return offer
@@ -326,62 +537,116 @@ class Script:
         actions, self._actions = self._actions, []
         return actions
 
-    def _fail(self, failed: Failed) -> list[Action]:
-        """Fail the script: stop the timer and close every connection."""
-        self._record(failed)
+    def _fail(
+        self, failed: Failed, conversation: Conversation | None = None
+    ) -> list[Action]:
+        """Fail the script: stop the timers and close every connection."""
+        self._record(failed, conversation)
         return self._take_actions()
 
-    def _record(self, failed: Failed) -> None:
-        if self._index < len(self.steps):
-            self.transcript.event(f"failed at {self.steps[self._index]}")
+    def _record(self, failed: Failed, conversation: Conversation | None = None) -> None:
+        if conversation is not None and not conversation.done:
+            step = conversation.steps[conversation.index]
+            label = self.label(conversation.number)
+            self.transcript.event(f"{label}failed at {step}")
         self.failure = ScriptFailure(
             failed.summary, failed.details, self.transcript.lines()
         )
-        self._stop_timer()
+        for each in self.conversations:
+            self._stop_timer(each)
+            each.inbox.clear()
         self._actions.extend(Close(connection) for connection in self._open)
-        self.inbox.clear()
 
-    def _need_connection(self, step: Step) -> None:
-        if self.state == "open":
+    def _need_connection(self, conversation: Conversation, step: Step) -> None:
+        if conversation.state == "open":
             return
-        if self.state == "none":
+        if conversation.state == "none":
             raise Failed(
                 f"{step} needs a connection, but none was made "
                 "(declare expect_connect() before it)"
             )
         raise Failed(f"{step} needs a connection, but it was already closed")
 
-    # -- the timer ------------------------------------------------------------------
+    def _live(self) -> list[Connection]:
+        """The open connections that the server is not closing."""
+        return [c for c in self._open if c not in self._closing]
 
-    def _stop_timer(self) -> None:
-        if self._timer:
-            self._timer = self._idle_timer = False
-            self._actions.append(CancelTimer())
+    def _allowed(self) -> int:
+        """How many connections may be open at once: as many as are declared
+        and not closed by a step, one at least."""
+        declared = sum(
+            1 for c in self.conversations if c.declared_open and c.state != "closed"
+        )
+        return max(1, declared)
 
-    def _watch_idle(self) -> None:
-        """Every step is done: while the client keeps the script's connection
-        open, time how long nothing more is declared (see ``idle_timeout``)."""
+    def _label_of(self, connection: Connection) -> str:
+        return self.label(self._numbers.get(connection, 0))
+
+    # -- the timers ------------------------------------------------------------------
+
+    def _stop_timer(self, conversation: Conversation) -> None:
+        if conversation.timer:
+            conversation.timer = conversation.idle_timer = False
+            self._actions.append(CancelTimer(conversation.key))
+
+    def _watch_idle(self, conversation: Conversation) -> None:
+        """Every step is done: while the client keeps the connection open, time
+        how long nothing more is declared (see ``idle_timeout``)."""
         idle = (
             self.failure is None
             and self.idle_timeout is not None
-            and self.state == "open"
-            and self._active in self._open
+            and conversation.state == "open"
+            and conversation.connection in self._open
         )
-        if idle and not self._timer:
-            self._timer = self._idle_timer = True
-            self._actions.append(StartTimer(self.idle_timeout))  # type: ignore[arg-type]
-        elif not idle and self._idle_timer:
-            self._stop_timer()
+        if idle and not conversation.timer:
+            conversation.timer = conversation.idle_timer = True
+            self._actions.append(StartTimer(self.idle_timeout, conversation.key))  # type: ignore[arg-type]
+        elif not idle and conversation.idle_timer:
+            self._stop_timer(conversation)
 
-    def _idle_failure(self) -> Failed:
-        self.transcript.event("timed out after the last step")
+    def _idle_failure(self, conversation: Conversation) -> Failed:
+        label = self.label(conversation.number)
+        self.transcript.event(f"{label}timed out after the last step")
         failed = Failed(
             "Timed out waiting for the client to close the connection after the last step",
             "The script has no more steps: if the client waits for a reply, declare it "
             "(send_bytes(), send_frame()).",
         )
-        unread = self.inbox.peek(1 << 20)
+        unread = conversation.inbox.peek(1 << 20)
         if unread:
             unread_bytes = show_bytes(unread)
             failed.details.append(f"The client sent {unread_bytes}, which no step reads.")
         return failed
+
+    def _declare(self, concurrent: bool, number: int | None = None) -> Conversation:
+        """A new conversation: one more connection, or the end (number 0).
+
+        One declared beside open ones starts with them; any other once every
+        conversation before it is done.
+        """
+        if number is None:
+            number = sum(1 for c in self.conversations if c.number) + 1
+        last = self.conversations[-1]
+        after = last.after if concurrent else list(self.conversations)
+        conversation = Conversation(self, len(self.conversations), number, after)
+        self.conversations.append(conversation)
+        if number:
+            self._numbered[number] = conversation
+        return conversation
+
+
+def _too_many(allowed: int) -> str:
+    if allowed == 1:
+        return (
+            "Expected one connection at a time, "
+            "but the client opened a second one while the first was open"
+        )
+    return (
+        f"Expected {allowed} connections, but the client opened "
+        f"{_ordinal(allowed + 1)} while {allowed} were open"
+    )
+
+
+def _ordinal(count: int) -> str:
+    words = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh"]
+    return f"a {words[count - 1]}" if count <= len(words) else f"connection #{count}"

@@ -18,7 +18,7 @@ from twisted.python.failure import Failure
 from .arguments import as_timeout
 from .framings import FramingLike, as_framing
 from .matching import Received
-from .methods import StepMethods
+from .methods import ConnectionMethods, ServerMethods
 from .protocol import ClientCheck, ScriptFactory
 from .rules import Rule
 from .script import ScriptFailure
@@ -26,6 +26,7 @@ from .steps import End, ExpectDisconnect, Step
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "Connection",
     "JoinDeferred",
     "ScriptedServer",
     "ServerFactory",
@@ -44,7 +45,7 @@ class ServerStopped(RuntimeError):
     __module__ = "pytest_tcpclient"  # where users import it from
 
 
-class ScriptedServer(StepMethods):
+class ScriptedServer(ServerMethods):
     """A TCP server that follows a script and reports how the client strayed.
 
     It listens on ``host`` at a port the kernel picks (:attr:`service_port`)
@@ -119,7 +120,11 @@ class ScriptedServer(StepMethods):
         It fails with :class:`~.script.ScriptFailure` as soon as the client
         strays from the script (or as :meth:`_deliver` makes it fail).
         """
-        joined = self._deliver(self._done())
+        return self._join()
+
+    def _join(self, connection: int | None = None) -> Deferred[None]:
+        """:meth:`join`, or :meth:`Connection.join` for connection ``connection``."""
+        joined = self._deliver(self._done(connection))
         self._joins.append(joined)
         return joined
 
@@ -127,8 +132,11 @@ class ScriptedServer(StepMethods):
         """What :meth:`join` hands the test: a layer makes its own failure here."""
         return _handed(done, JoinDeferred())
 
-    def _done(self) -> Deferred[None]:
-        return self._factory.when_done(len(self._factory.script.steps))
+    def _done(self, connection: int | None = None) -> Deferred[None]:
+        return self._factory.when_done(self._factory.script.targets(connection))
+
+    def _connection(self, number: int) -> Connection:
+        return Connection(self, number)
 
     def _settle_joins(self) -> bool:
         """Whether the test took the failure from a :meth:`join` (by awaiting,
@@ -143,10 +151,10 @@ class ScriptedServer(StepMethods):
         self._joins.clear()
         return seen
 
-    def _add(self, step: Step) -> None:
+    def _add(self, step: Step, connection: int | None = None) -> None:
         __tracebackhide__ = True
         self.check_running(step)
-        self._factory.perform(self._factory.script.add(step))
+        self._factory.perform(self._factory.script.add(step, connection))
 
     def _add_rule(self, rule: Rule) -> None:
         __tracebackhide__ = True
@@ -174,8 +182,7 @@ class ScriptedServer(StepMethods):
         script = self._factory.script
         if script.failure is not None:
             return 0.0
-        pending = script.steps[script.completed :]
-        return sum(step.timeout or 0.0 for step in pending)
+        return sum(step.timeout or 0.0 for step in script.pending())
 
     # -- teardown -------------------------------------------------------------
 
@@ -192,6 +199,14 @@ class ScriptedServer(StepMethods):
         yet are accepted first, so that none goes unverified.
         """
         self._accept_waiting()
+        # A new connection the driver holds back (is it a reconnect, or one
+        # too many?) is decided before the end is checked.
+        settled = self._factory.settled()
+        if settled.called:
+            return self._verify(test_failed)
+        return settled.addCallback(lambda _: self._verify(test_failed))
+
+    def _verify(self, test_failed: bool) -> Deferred[None]:
         script = self._factory.script
         if script.failure is not None:
             if self._settle_joins() or self._failure_verified:
@@ -200,8 +215,8 @@ class ScriptedServer(StepMethods):
             return fail(script.failure)
         if test_failed or self.stopped:
             return succeed(None)
-        if script.connection_open:
-            self._add(ExpectDisconnect(self.timeout, at_teardown=True))
+        for number in script.open_connections():
+            self._add(ExpectDisconnect(self.timeout, at_teardown=True), number)
         self._add(End())
         return self._done()  # a ScriptFailure, whatever a subclass's join() raises
 
@@ -223,6 +238,39 @@ class ScriptedServer(StepMethods):
         )
         self._settle_joins()  # close() failed the joins still waiting
         return done.addCallback(lambda _: None)
+
+
+class Connection(ConnectionMethods):
+    """One connection of a :class:`ScriptedServer`, as ``expect_connect()``
+    declared it: the step methods, for steps on this connection only, and
+    :meth:`join`."""
+
+    def __init__(self, server: ScriptedServer, number: int) -> None:
+        self._server = server
+        self.number = number
+
+    def __repr__(self) -> str:
+        server = self._server
+        return f"<Connection #{self.number} of {server.host}:{server.service_port}>"
+
+    @property
+    def timeout(self) -> float:  # type: ignore[override]
+        """The server's default step timeout."""
+        return self._server.timeout
+
+    @property
+    def framing(self) -> FramingLike:  # type: ignore[override]
+        """The server's framing."""
+        return self._server.framing
+
+    def join(self) -> Deferred[None]:
+        """A Deferred that fires when every step declared so far on this
+        connection is done, as the server's :meth:`~ScriptedServer.join` does."""
+        return self._server._join(self.number)
+
+    def _add(self, step: Step) -> None:
+        __tracebackhide__ = True
+        self._server._add(step, self.number)
 
 
 class JoinDeferred(Deferred):  # type: ignore[type-arg]

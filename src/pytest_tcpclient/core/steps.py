@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from .arguments import as_bytes
+from .arguments import as_bytes, as_chunk, as_seconds
 from .framings import (
     DEFAULT_FRAMING,
     DEFAULT_MAX_LENGTH,
@@ -36,7 +36,7 @@ from .framings import (
     describe,
     encode,
 )
-from .inbox import Closed, Connected, Inbox
+from .inbox import Closed, Inbox
 from .matching import (
     Exact,
     Received,
@@ -82,58 +82,83 @@ class Failed(Exception):
 
 
 class Conversation(Protocol):
-    """What a step sees of the script it runs in."""
+    """What a step sees of the script it runs in: one declared connection."""
 
+    number: int
+    """1 for the first ``expect_connect()``, 2 for the next...; 0 for steps
+    declared before any."""
     inbox: Inbox
     transcript: Transcript
     received: list[Received]
     rules: list[Rule]
     state: str
-    """``"none"`` before the first connection, ``"open"``, ``"closed"``."""
+    """``"none"`` before its connection is made, ``"open"``, ``"closed"``."""
 
-    def accept(self, connection: object) -> None:
-        """The connection at the head of the inbox becomes the script's."""
+    def claim(self) -> bool:
+        """Take the next connection the client made, if any: True if taken."""
 
     def client_closed(self) -> None:
-        """The script's connection ended, as the client closed it."""
+        """The connection ended, as the client closed it."""
 
-    def write(self, data: bytes) -> None:
-        """Send ``data`` on the script's connection."""
+    def write(self, data: bytes, segment: bool = False) -> None:
+        """Send ``data``; with ``segment``, at once, as a segment of its own."""
 
-    def hang_up(self) -> None:
-        """Close the script's connection once what was sent is flushed."""
+    def hang_up(self, reset: bool = False) -> None:
+        """Close the connection once what was sent is flushed, or at once with a
+        TCP RST if ``reset``."""
+
+    def shutdown_write(self) -> None:
+        """Half-close: send a FIN, keep reading."""
+
+    def now(self) -> float:
+        """The reactor's clock, in seconds."""
+
+    def connections_since(self, moment: float) -> float | None:
+        """When a new connection came after ``moment``, if one did."""
+
+    def unclaimed(self) -> bool:
+        """Whether the client made a connection no step has taken."""
 
     @property
     def first_step(self) -> bool:
-        """Whether the step running is the first one declared."""
+        """Whether the step running is the first one declared on the server."""
 
 
 class Step:
     """One thing the script waits for or does.
 
     ``timeout`` is None for a step that takes no time. ``needs_connection``:
-    the step fails at once if the script has no open connection. ``opens``
-    and ``closes`` tell what the step does to the connection the declared
-    steps leave open.
+    the step fails at once if its connection is not open. ``opens`` and
+    ``closes`` tell what the step does to the connection the declared steps
+    leave open.
     """
 
     timeout: float | None = None
     needs_connection = True
     opens = False
     closes = False
+    final = False
+    """Whether the step runs after every connection's steps (the end)."""
     progressed = False
     """Whether the step has taken part of a message: until it has taken it
     all, no rule may read from there."""
 
-    def begin(self) -> None:
+    def begin(self, conversation: Conversation) -> None:
         """The step becomes the current one: it starts from nothing."""
 
     def run(self, conversation: Conversation) -> bool:
         """Advance with what the inbox holds; True once the step is done."""
         raise NotImplementedError
 
-    def timed_out(self, conversation: Conversation) -> Failed:
-        """The failure of a step whose timeout ran out."""
+    @property
+    def timer(self) -> float | None:
+        """Seconds to wait before :meth:`timed_out`, while the step is not
+        done: its timeout, unless the step itself waits (a pause)."""
+        return self.timeout
+
+    def timed_out(self, conversation: Conversation) -> Failed | None:
+        """The timer ran out: the failure of a step that waited too long, or
+        None for a step whose wait is over (it runs again)."""
         return Failed(f"Timed out waiting for {self}")
 
     def rewind(self, conversation: Conversation) -> None:
@@ -144,7 +169,8 @@ class Step:
 
 
 class ExpectConnect(Step):
-    """The client opens a connection."""
+    """The client opens a connection (the next one it opens goes to the
+    first ``expect_connect()`` waiting)."""
 
     needs_connection = False
     opens = True
@@ -156,18 +182,7 @@ class ExpectConnect(Step):
         return "expect_connect()"
 
     def run(self, conversation: Conversation) -> bool:
-        if conversation.state == "open":
-            raise Failed(
-                "expect_connect() while a connection is open "
-                "(declare expect_disconnect() or disconnect() before it)"
-            )
-        head = conversation.inbox.head()
-        if head is None:
-            return False
-        assert isinstance(head, Connected)
-        conversation.inbox.consume()
-        conversation.accept(head.connection)
-        return True
+        return conversation.claim()
 
     def timed_out(self, conversation: Conversation) -> Failed:
         return Failed("Timed out waiting for a connection")
@@ -238,19 +253,126 @@ class Disconnect(Step):
         return True
 
 
+# -- faults ------------------------------------------------------------------------
+
+
+class Reset(Step):
+    """The server aborts the connection with a TCP RST: the client sees a reset."""
+
+    closes = True
+
+    def __str__(self) -> str:
+        return "reset()"
+
+    def run(self, conversation: Conversation) -> bool:
+        conversation.hang_up(reset=True)
+        return True
+
+
+class ShutdownWrite(Step):
+    """The server half-closes the connection (a FIN) and keeps reading."""
+
+    def __str__(self) -> str:
+        return "shutdown_write()"
+
+    def run(self, conversation: Conversation) -> bool:
+        conversation.shutdown_write()
+        return True
+
+
+class Pause(Step):
+    """The server waits ``seconds`` before the next step (a slow server).
+
+    The wait counts toward no step's timeout.
+    """
+
+    needs_connection = False
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._over = False
+
+    def __str__(self) -> str:
+        return f"pause({self.seconds:g})"
+
+    def begin(self, conversation: Conversation) -> None:
+        self._over = self.seconds == 0
+
+    @property
+    def timer(self) -> float:
+        return self.seconds
+
+    def run(self, conversation: Conversation) -> bool:
+        return self._over
+
+    def timed_out(self, conversation: Conversation) -> None:
+        self._over = True
+
+
+class ExpectSilence(Step):
+    """For ``seconds`` from the moment the step becomes current, the client
+    sends nothing and does not close the connection; with ``connections``
+    (declared on the server), it opens no new connection either."""
+
+    needs_connection = False
+
+    def __init__(self, seconds: float, connections: bool = True) -> None:
+        self.seconds = seconds
+        self.connections = connections
+        self._start = 0.0
+        self._over = False
+
+    def __str__(self) -> str:
+        return f"expect_silence({self.seconds:g})"
+
+    def begin(self, conversation: Conversation) -> None:
+        self._start = conversation.now()
+        self._over = self.seconds == 0
+
+    @property
+    def timer(self) -> float:
+        return self.seconds
+
+    def run(self, conversation: Conversation) -> bool:
+        broke = None
+        if self.connections:
+            moment = conversation.connections_since(self._start)
+            if moment is not None:
+                broke = "the client connected again", moment
+        head = conversation.inbox.head() if conversation.state == "open" else None
+        if broke is None and head is not None:
+            if isinstance(head, Closed):
+                what = "closed the connection" if head.clean else "reset the connection"
+                broke = f"the client {what}", conversation.now()
+            else:
+                shown = show_bytes(conversation.inbox.peek(SHOWN))
+                broke = f"the client sent {shown}", conversation.now()
+        if broke is not None:
+            what, moment = broke
+            raise Failed(
+                f"Expected silence for {self.seconds:g} s, but {what} "
+                f"after {moment - self._start:.2f} s"
+            )
+        return self._over
+
+    def timed_out(self, conversation: Conversation) -> None:
+        self._over = True
+
+
 class End(Step):
     """Teardown's last step: nothing more may have happened on the wire, and
     every rule answered as often as it had to."""
 
     needs_connection = False
+    final = True
 
     def __str__(self) -> str:
         return "end of script"
 
     def run(self, conversation: Conversation) -> bool:
-        # Teardown declared a close before this step, so only a new connection
-        # can be waiting here.
-        if conversation.inbox.head() is not None:
+        # Teardown declared a close for every connection left open, so only a
+        # new connection can be waiting here.
+        if conversation.unclaimed():
             if conversation.first_step:
                 raise Failed("Expected no connection, but a client connected")
             raise Failed("Expected nothing more, but the client connected again")
@@ -327,7 +449,7 @@ class ExpectBytes(Step):
         self.timeout = timeout
         self._stream = _Stream(self.data)
 
-    def begin(self) -> None:
+    def begin(self, conversation: Conversation) -> None:
         self._stream = _Stream(self.data)
 
     def __str__(self) -> str:
@@ -393,9 +515,12 @@ class _ExpectMessage(Step):
         self._wire: bytes | None = None  # what an exact payload is on the wire
         if isinstance(self.matcher, Exact) and canonical(framing):
             self._wire = encode(framing, self.matcher.data)
-        self.begin()
+        self._prepare()
 
-    def begin(self) -> None:
+    def begin(self, conversation: Conversation) -> None:
+        self._prepare()
+
+    def _prepare(self) -> None:
         if self._wire is not None:
             self._stream: _Stream | None = _Stream(self._wire)
             return
@@ -571,35 +696,75 @@ class ExpectLine(_ExpectMessage):
 class _Send(Step):
     """The server sends ``data`` (encoded by ``framing``, if any), or what
     ``data`` returns when it is a callable, called with the message the last
-    expect step matched."""
+    expect step matched.
+
+    With ``chunk``, it writes the wire bytes ``chunk`` bytes at a time, each
+    as a segment of its own, ``interval`` seconds apart (a slow or
+    fragmenting server); the wait counts toward no step's timeout.
+    """
 
     method = "send_bytes"
     argument = "data"
 
-    def __init__(self, data: object, framing: FramingLike | None = None) -> None:
+    def __init__(
+        self,
+        data: object,
+        framing: FramingLike | None = None,
+        chunk: int | None = None,
+        interval: float = 0.0,
+    ) -> None:
         __tracebackhide__ = True
         self.framing = framing
         limit = getattr(framing, "max_payload", None)
         self.data = as_reply(data, f"{self.method}() argument '{self.argument}'", limit)
+        self.chunk = as_chunk(chunk, f"{self.method}() argument 'chunk'")
+        self.interval = as_seconds(interval, f"{self.method}() argument 'interval'")
+        self._wire: bytes | None = None  # what is left to write, once computed
+        self._ready = True
 
     def __str__(self) -> str:
         data = self.data
         shown = show_bytes(data) if isinstance(data, bytes) else describe_callable(data)
-        return f"{self.method}({shown}{self._options()})"
+        pieces = "" if self.chunk is None else f", chunk={self.chunk}"
+        if self.chunk is not None and self.interval:
+            pieces += f", interval={self.interval:g}"
+        return f"{self.method}({shown}{self._options()}{pieces})"
 
     def _options(self) -> str:
         return ""
 
+    def begin(self, conversation: Conversation) -> None:
+        self._wire = None
+        self._ready = True
+
+    @property
+    def timer(self) -> float | None:
+        return None if self._ready else self.interval
+
     def run(self, conversation: Conversation) -> bool:
+        if self._wire is None:
+            self._wire = self._encode(self._data(conversation))
+        if self.chunk is None:
+            conversation.write(self._wire)
+            return True
+        while self._ready and self._wire:
+            piece, self._wire = self._wire[: self.chunk], self._wire[self.chunk :]
+            conversation.write(piece, segment=True)
+            self._ready = not self.interval
+        return not self._wire
+
+    def timed_out(self, conversation: Conversation) -> None:
+        self._ready = True  # the interval is over: the next piece goes
+
+    def _data(self, conversation: Conversation) -> bytes:
         data = self.data
-        if not isinstance(data, bytes):
-            last = conversation.received[-1] if conversation.received else None
-            try:
-                data = compute(data, last)
-            except UserError as error:
-                raise Failed(str(error)) from None
-        conversation.write(self._encode(data))
-        return True
+        if isinstance(data, bytes):
+            return data
+        last = conversation.received[-1] if conversation.received else None
+        try:
+            return compute(data, last)
+        except UserError as error:
+            raise Failed(str(error)) from None
 
     def _encode(self, data: bytes) -> bytes:
         if self.framing is None:
@@ -620,9 +785,11 @@ class _Send(Step):
 class SendBytes(_Send):
     """The server sends ``data``."""
 
-    def __init__(self, data: bytes | Reply) -> None:
+    def __init__(
+        self, data: bytes | Reply, chunk: int | None = None, interval: float = 0.0
+    ) -> None:
         __tracebackhide__ = True
-        super().__init__(data)
+        super().__init__(data, None, chunk, interval)
 
 
 class SendFrame(_Send):
@@ -631,13 +798,19 @@ class SendFrame(_Send):
     method = "send_frame"
     argument = "payload"
 
-    def __init__(self, payload: bytes | Reply, framing: FramingLike | None = None) -> None:
+    def __init__(
+        self,
+        payload: bytes | Reply,
+        framing: FramingLike | None = None,
+        chunk: int | None = None,
+        interval: float = 0.0,
+    ) -> None:
         __tracebackhide__ = True
         if framing is None:
             framing = DEFAULT_FRAMING
         else:
             framing = as_framing(framing, "send_frame() argument 'framing'")
-        super().__init__(payload, framing)
+        super().__init__(payload, framing, chunk, interval)
 
     def _options(self) -> str:
         return "" if self.framing == DEFAULT_FRAMING else f", framing={self.framing!r}"
@@ -648,10 +821,16 @@ class SendLine(_Send):
 
     method = "send_line"
 
-    def __init__(self, data: bytes | Reply, delimiter: bytes = b"\r\n") -> None:
+    def __init__(
+        self,
+        data: bytes | Reply,
+        delimiter: bytes = b"\r\n",
+        chunk: int | None = None,
+        interval: float = 0.0,
+    ) -> None:
         __tracebackhide__ = True
         delimiter = as_delimiter(delimiter, "send_line() argument 'delimiter'")
-        super().__init__(data, Lines(delimiter, max_length=2**63))
+        super().__init__(data, Lines(delimiter, max_length=2**63), chunk, interval)
 
     def _options(self) -> str:
         assert isinstance(self.framing, Lines)

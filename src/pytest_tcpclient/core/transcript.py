@@ -85,13 +85,13 @@ class Transcript:
         """Record an event without payload, such as ``"client connected"``."""
         self._append(text)
 
-    def received(self, data: bytes) -> None:
-        """Record bytes the client sent."""
-        self._bytes("client sent", data)
+    def received(self, data: bytes, label: str = "") -> None:
+        """Record bytes the client sent (on the connection ``label`` names)."""
+        self._bytes(f"{label}client sent", data)
 
-    def sent(self, data: bytes) -> None:
-        """Record bytes the server sent."""
-        self._bytes("server sent", data)
+    def sent(self, data: bytes, label: str = "") -> None:
+        """Record bytes the server sent (on the connection ``label`` names)."""
+        self._bytes(f"{label}server sent", data)
 
     def _bytes(self, who: str, data: bytes) -> None:
         last = self._lines[-1] if self._lines else None
