@@ -571,7 +571,10 @@ def test_disconnect_closes_the_connection_and_ignores_what_follows_on_it():
     script = play(ExpectConnect(T), CONNECT, SendBytes(b"bye"), b"unread")
     assert feed(script, Disconnect()) == [Close(FIRST)]
     assert feed(script, b"late", CLOSE) == []
-    assert feed(script, ExpectConnect(T), CONNECT_AGAIN) == [StartTimer(T, 2), CancelTimer(2)]
+    assert feed(script, ExpectConnect(T), CONNECT_AGAIN) == [
+        StartTimer(T, 2),
+        CancelTimer(2),
+    ]
     assert script.failure is None
     assert script.completed == 4
 

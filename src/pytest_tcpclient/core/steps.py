@@ -351,7 +351,7 @@ class ExpectSilence(Step):
             what, moment = broke
             raise Failed(
                 f"Expected silence for {self.seconds:g} s, but {what} "
-                f"after {moment - self._start:.2f} s"
+                f"after {moment - self._start:.1f} s"
             )
         return self._over
 
