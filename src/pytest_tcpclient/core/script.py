@@ -572,10 +572,13 @@ class Script:
         return [c for c in self._open if c not in self._closing]
 
     def _allowed(self) -> int:
-        """How many connections may be open at once: as many as are declared
-        and not closed by a step, one at least."""
+        """How many connections may be open at once: as many as the declared
+        connections that may take one now and are not closed yet, one at
+        least."""
         declared = sum(
-            1 for c in self.conversations if c.declared_open and c.state != "closed"
+            1
+            for c in self.conversations[self._unfinished :]
+            if c.number and c.state != "closed" and c.started
         )
         return max(1, declared)
 
