@@ -107,7 +107,7 @@ class FrameDecoder:
         self._buffer += data
         buffer, offset, frames = self._buffer, 0, []
         while fed < len(buffer):
-            size = self._decoder.feed(memoryview(buffer)[fed:])
+            size = self._decoder.feed(buffer, fed)  # type: ignore[arg-type]
             if size is None:
                 break
             message = bytes(buffer[offset : offset + size])

@@ -423,7 +423,7 @@ class Greedy(Broken):
     ("framing", "summary"),
     [
         (Broken(), "Broken.decode() raised ValueError: not today"),
-        (Greedy(), "which is not a frame: decode() said the message took"),
+        (Greedy(), "Greedy.decode() said the message took 6 bytes, of the 1 it was given"),
     ],
 )
 def test_a_framing_that_raises_or_lies_fails_the_script(framing, summary):
@@ -511,10 +511,13 @@ def test_a_rule_with_times_takes_no_more_and_teardown_checks_the_count():
     assert script.failure.summary == (
         "Expected on_line(b'PING') to answer 2 times, but it answered 1 time"
     )
+    rule = line_rule(b"PING", b"PONG", times=2)
     script = play(rule, ExpectConnect(T), CONNECT, ExpectDisconnect(T))
     feed(script, b"PING\r\nPING\r\nPING\r\n")  # the third is stray: the step fails
     assert rule.count == 2
-    assert script.failure.summary.endswith("but it sent b'PING\\r\\n'")
+    assert script.failure.summary == (
+        "Expected the client to close the connection, but it sent b'PING\\r\\n'"
+    )
 
 
 def test_times_zero_means_never():
@@ -562,9 +565,9 @@ def test_a_rule_whose_framing_raises_fails_the_script():
     rule = Rule.frame(re.compile(b"."), None, Broken(), None)
     script = play(rule, ExpectConnect(T), CONNECT, b"x")
     assert script.failure.summary == (
-        "on_frame(re.compile(b'.'), framing=<Broken>): Broken.decode() raised "
+        "on_frame(re.compile(b'.'), framing=Broken()): Broken.decode() raised "
         "ValueError: not today"
-    ).replace("<Broken>", repr(rule.framing))
+    )
     assert Close(FIRST) not in feed(script, b"y")  # closed once, already
 
 
@@ -633,3 +636,139 @@ def test_the_idle_timer_runs_on_while_rules_answer():
 def test_bad_arguments_are_refused_at_the_call_naming_them(make, exception, message):
     with pytest.raises(exception, match=re.escape(message)):
         make()
+
+
+# -- found in review -------------------------------------------------------------
+
+
+def test_a_send_that_fails_while_a_rule_waits_for_more_fails_at_once():
+    """User code that fails is no message a rule could take: no waiting."""
+    rule = line_rule(b"PING", b"PONG")
+    script = play(rule, ExpectConnect(T), CONNECT, ExpectLine(b"HELLO", T))
+    feed(script, SendLine(lambda received: 1 / 0), b"HELLO\r\nPI")
+    assert "raised ZeroDivisionError" in script.failure.summary
+
+
+class Texty(Broken):
+    def decode(self, data):
+        return data[:1], 1
+
+    def encode(self, payload):
+        return payload.decode()
+
+
+def test_a_framing_whose_encode_returns_no_bytes_fails_the_script():
+    script = play(ExpectConnect(T), CONNECT, SendFrame(b"xyz", Texty()))
+    assert script.failure.summary == "Texty.encode() returned 'xyz' (str), not bytes"
+    rule = Rule.frame(b"x", b"y", Texty(), None)
+    script = play(rule, ExpectConnect(T), CONNECT, b"x")
+    assert script.failure.summary == (
+        "on_frame(b'x', framing=Texty()): Texty.encode() returned 'y' (str), not bytes"
+    )
+
+
+def test_a_timeout_shows_what_a_waiting_rule_left_unread():
+    rule = Rule.frame(b"ping", b"pong", None, None)  # reads any 4 bytes as a header
+    script = play(rule, ExpectConnect(T), CONNECT, ExpectLine(b"HELLO", T))
+    feed(script, b"HELO there\r\n")
+    assert script.failure is None  # the rule waits for the rest of its frame
+    feed(script, TIMEOUT)
+    assert script.failure.details == [
+        "Unread: b'HELO there\\r\\n', which no step or rule has taken "
+        "(a rule may wait for the rest of a message)"
+    ]
+
+
+class CountingBytes(bytes):
+    """Bytes that count how many bytes ``find`` scans."""
+
+    scanned = 0
+
+    def find(self, sub, start=0, end=None):
+        found = super().find(sub, start, end)
+        end = len(self) if end is None else min(end, len(self))
+        CountingBytes.scanned += (found + len(sub) if found >= 0 else end) - start
+        return found
+
+
+def test_lines_pipelined_in_one_segment_are_read_in_linear_time():
+    count = 2000
+    lines = [b"GET %d" % i for i in range(count)]
+    rule = line_rule(b"PING", b"PONG")
+    script = play(
+        rule,
+        ExpectConnect(T),
+        CONNECT,
+        *(ExpectLine(re.compile(line), T) for line in lines),
+    )
+    segment = CountingBytes(b"".join(line + b"\r\n" for line in lines))
+    CountingBytes.scanned = 0
+    feed(script, segment)
+    assert script.failure is None
+    assert CountingBytes.scanned <= 3 * len(segment)  # not once per line left
+
+
+def test_an_exact_line_that_differs_deep_inside_shows_where():
+    expected = b"A" * 100 + b"blue" + b"B" * 100
+    script = play(ExpectConnect(T), CONNECT, ExpectLine(expected, T))
+    feed(script, expected.replace(b"blue", b"blew") + b"\r\n")
+    [around] = script.failure.details
+    assert around.startswith("From offset 86: expected b'AAAAAAAAAAAAAAblue")
+    assert "but received b'AAAAAAAAAAAAAAblew" in around
+
+
+def test_a_line_expected_exactly_may_not_hold_the_delimiter():
+    with pytest.raises(ValueError, match=r"argument 'match' holds the delimiter"):
+        ExpectLine(b"a\r\nb", T)
+
+
+def test_a_stray_message_names_the_rule_that_answered_all_it_may():
+    rule = line_rule(b"HB", b"ok", times=1)
+    script = play(rule, ExpectConnect(T), CONNECT, ExpectLine(b"SUB news", T))
+    feed(script, b"HB\r\nHB\r\n")
+    assert script.failure.summary == "Expected a line b'SUB news' but received b'HB'"
+    assert script.failure.details == [
+        "on_line(b'HB') would take it, but it already answered its 1 time"
+    ]
+
+
+class Liar(Broken):
+    def decode(self, data):
+        return data  # bytes, not (payload, size)
+
+
+def test_a_decode_that_returns_no_decoding_fails_the_script_step_and_rule():
+    script = play(ExpectConnect(T), CONNECT, ExpectFrame(re.compile(b"."), T, Liar()), b"x")
+    assert script.failure.summary == (
+        "Liar.decode() returned b'x', not (payload, size) or None"
+    )
+    script = play(Rule.frame(b"x", None, Greedy(), None), ExpectConnect(T), CONNECT, b"x")
+    assert script.failure.summary == (
+        "on_frame(b'x', framing=Greedy()): Greedy.decode() said the message took "
+        "6 bytes, of the 1 it was given"
+    )
+
+
+def test_a_netstring_that_ends_badly_is_not_a_frame_whatever_the_matcher():
+    step = ExpectFrame(re.compile(b"abc"), T, Netstring())
+    script = play(ExpectConnect(T), CONNECT, step, b"3:abc;")
+    assert script.failure.summary == (
+        "Expected a frame matching re.compile(b'abc') but received b'3:abc;', which "
+        "is not a frame: it ends with b';', not b','"
+    )
+
+
+def test_reading_the_inbox_stops_at_the_next_event():
+    from pytest_tcpclient.core.inbox import Closed, Inbox
+
+    inbox = Inbox()
+    inbox.push(b"PI")
+    inbox.push(Closed(True))
+    inbox.push(b"NG")
+    assert [bytes(s[o:]) for s, o in inbox.read(0)] == [b"PI"]
+    assert list(inbox.read(2)) == []
+    assert inbox.available() == 2
+
+
+def test_a_custom_framing_is_named_by_its_class_when_its_repr_says_nothing():
+    assert str(ExpectFrame(b"x", T, Resp())) == "expect_frame(b'x', framing=Resp())"

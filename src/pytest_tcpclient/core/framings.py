@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .inbox import Inbox
 
 __all__ = [
+    "BadDecode",
     "Decoder",
     "Framing",
     "FramingError",
@@ -34,6 +35,7 @@ __all__ = [
     "Netstring",
     "as_framing",
     "decoder_for",
+    "framing_name",
 ]
 
 
@@ -50,37 +52,41 @@ class FramingError(Exception):
     """The bytes at the start of a message are not one of this framing."""
 
 
+class BadDecode(Exception):
+    """A framing's ``decode()`` returned something that is not a decoding."""
+
+
 class Decoder:
     """Decodes the message at the start of the unread bytes, fed as they arrive.
 
-    :meth:`feed` gets each new segment once, in order; it returns the length
-    of the whole message on the wire once it is complete, else None. It
-    raises :class:`FramingError` for bytes that cannot start a message.
-    This one, for a framing of the user's own, asks ``decode()`` again each
-    time bytes arrive, with all the bytes so far.
+    :meth:`feed` gets each new segment once, in order, as ``(segment,
+    offset)``: the new bytes are ``segment[offset:]``. It returns the length
+    of the whole message on the wire once it is complete (and the same length
+    after that), else None. It raises :class:`FramingError` for bytes that
+    cannot start a message. This one, for a framing of the user's own, asks
+    ``decode()`` again each time bytes arrive, with all the bytes so far, and
+    raises :class:`BadDecode` for an answer that is not a decoding.
     """
 
     def __init__(self, framing: FramingLike) -> None:
         self._framing = framing
         self._data = bytearray()
+        self.size: int | None = None
+        """The length of the message on the wire, once known."""
 
     @property
     def received(self) -> int:
         """How many bytes of the message were fed so far."""
         return len(self._data)
 
-    def feed(self, segment: BytesLike) -> int | None:
-        self._data += segment
-        decoded = self._framing.decode(bytes(self._data))
-        if decoded is None:
-            return None
-        _, size = decoded
-        if not isinstance(size, int) or not 0 < size <= len(self._data):
-            raise FramingError(
-                f"decode() said the message took {size!r} bytes, of the "
-                f"{len(self._data)} it was given"
-            )
-        return size
+    def feed(self, segment: bytes, offset: int = 0) -> int | None:
+        if self.size is not None:
+            return self.size
+        self._data += memoryview(segment)[offset:]
+        decoded = checked_decode(self._framing, bytes(self._data))
+        if decoded is not None:
+            self.size = decoded[1]
+        return self.size
 
 
 class Framing:
@@ -107,7 +113,7 @@ class Framing:
         """The payload of the message at the start of ``data`` and its length
         on the wire, or None while it is incomplete."""
         decoder = self.decoder()
-        size = decoder.feed(data)
+        size = decoder.feed(bytes(data))
         if size is None:
             return None
         return self.payload(data[:size]), size
@@ -131,6 +137,33 @@ class Framing:
         return f"{self.noun} {_show(decoded[0])}"
 
 
+def checked_decode(framing: FramingLike, data: bytes) -> tuple[bytes, int] | None:
+    """``framing.decode(data)``, checked: None, or a payload and a size that
+    ``data`` holds.
+
+    :raises BadDecode: for anything else.
+    """
+    decoded = framing.decode(data)
+    if decoded is None:
+        return None
+    name = f"{type(framing).__name__}.decode()"
+    if not (isinstance(decoded, tuple) and len(decoded) == 2):
+        raise BadDecode(f"{name} returned {_short(decoded)}, not (payload, size) or None")
+    payload, size = decoded
+    if not isinstance(payload, (bytes, bytearray, memoryview)):
+        raise BadDecode(f"{name} returned a payload of {type(payload).__name__}, not bytes")
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= len(data):
+        raise BadDecode(
+            f"{name} said the message took {size!r} bytes, of the {len(data)} it was given"
+        )
+    return bytes(payload), size
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
+
+
 class _LengthDecoder(Decoder):
     """A decoder for messages whose first bytes tell their length.
 
@@ -142,22 +175,26 @@ class _LengthDecoder(Decoder):
         self._head_size = head_size
         self._length = length
         self._head = b""  # the first bytes, until they tell the length
+        self.total: int | None = None
+        """The length of the message on the wire, once its first bytes tell it."""
         self.size: int | None = None
-        """The length of the message on the wire, once known."""
         self._received = 0
 
     @property
     def received(self) -> int:
         return self._received
 
-    def feed(self, segment: BytesLike) -> int | None:
-        if self.size is None:
-            self._head += bytes(segment[: self._head_size - len(self._head)])
-            self.size = self._length(self._head)
-        self._received += len(segment)
-        if self.size is not None and self._received >= self.size:
+    def feed(self, segment: bytes, offset: int = 0) -> int | None:
+        if self.size is not None:
             return self.size
-        return None
+        if self.total is None:
+            wanted = self._head_size - len(self._head)
+            self._head += bytes(segment[offset : offset + wanted])
+            self.total = self._length(self._head)
+        self._received += len(segment) - offset
+        if self.total is not None and self._received >= self.total:
+            self.size = self.total
+        return self.size
 
 
 class LengthPrefixed(Framing):
@@ -274,27 +311,38 @@ class _LineDecoder(Decoder):
         self._max_length = max_length
         self._tail = b""  # the last bytes fed, for a delimiter split across segments
         self._received = 0
+        self.size: int | None = None
 
     @property
     def received(self) -> int:
         return self._received
 
-    def feed(self, segment: BytesLike) -> int | None:
-        data = self._tail + bytes(segment)
-        found = data.find(self._delimiter)
-        start = self._received - len(self._tail)
-        self._received += len(segment)
+    def feed(self, segment: bytes, offset: int = 0) -> int | None:
+        if self.size is not None:
+            return self.size
+        delimiter = self._delimiter
+        keep = len(delimiter) - 1  # a delimiter may start in the bytes before
+        if self._tail:  # one across the segments?
+            found = (self._tail + segment[offset : offset + keep]).find(delimiter)
+            if found >= 0:
+                return self._found(self._received - len(self._tail) + found)
+        # A delimiter past max_length comes too late: no need to look there.
+        end = offset + self._max_length - self._received + len(delimiter)
+        found = segment.find(delimiter, offset, max(end, offset))
         if found >= 0:
-            end = start + found + len(self._delimiter)
-            if end - len(self._delimiter) > self._max_length:
-                raise FramingError(self._too_long())
-            return end
-        if self._received - (len(self._delimiter) - 1) > self._max_length:
+            return self._found(self._received + found - offset)
+        self._received += len(segment) - offset
+        if self._received - keep > self._max_length:
             raise FramingError(self._too_long())
-        self._tail = (
-            data[-(len(self._delimiter) - 1) :] if len(self._delimiter) > 1 else b""
-        )
+        joined = self._tail + segment[max(offset, len(segment) - keep) :]
+        self._tail = joined[len(joined) - keep :] if keep else b""
         return None
+
+    def _found(self, start: int) -> int:
+        if start > self._max_length:
+            raise FramingError(self._too_long())
+        self.size = start + len(self._delimiter)
+        return self.size
 
     def _too_long(self) -> str:
         return f"more than {self._max_length} bytes without {self._delimiter!r}"
@@ -407,8 +455,10 @@ class HeadReader:
         if self._position != inbox.position:
             self._decoder = decoder_for(self.framing)
             self._position = inbox.position
-        for segment in inbox.read(self._position + self._decoder.received):
-            size = self._decoder.feed(segment)
+        if self._decoder.size is not None:
+            return self._decoder.size
+        for segment, offset in inbox.read(self._position + self._decoder.received):
+            size = self._decoder.feed(segment, offset)
             if size is not None:
                 return size
         return None
@@ -445,6 +495,14 @@ def describe(framing: FramingLike, data: bytes) -> str:
     if decoded is None:
         return f"an incomplete frame {_show(data)}"
     return f"frame {_show(decoded[0])}"
+
+
+def framing_name(framing: FramingLike) -> str:
+    """How a diagnostic names ``framing``: its repr, or its class's name when
+    the repr says nothing more (``<module.Class object at 0x...>``)."""
+    if type(framing).__repr__ is object.__repr__:
+        return f"{type(framing).__name__}()"
+    return repr(framing)
 
 
 def _show(data: bytes) -> str:

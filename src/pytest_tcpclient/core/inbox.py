@@ -8,7 +8,7 @@ bytes received however TCP splits them.
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 
@@ -92,27 +92,32 @@ class Inbox:
             return self._events[self._events_taken][1]
         return None
 
-    def read(self, start: int) -> Iterator[memoryview]:
-        """Views of the unread bytes from position ``start`` on, up to the
-        next event, without taking them."""
+    def read(self, start: int) -> Iterator[tuple[bytes, int]]:
+        """The unread bytes from position ``start`` on, up to the next event,
+        without taking them: each segment as ``(segment, offset)``, the bytes
+        from ``offset`` on being the ones that follow."""
         items, starts = self._items, self._starts
-        index = max(self._head, bisect_right(starts, start, self._head) - 1)
+        index = bisect_left(starts, start, self._head)
+        if index > self._head:  # inside the segment before?
+            previous = items[index - 1]
+            if isinstance(previous, bytes) and starts[index - 1] + len(previous) > start:
+                index -= 1
         while index < len(items):
             item = items[index]
             if not isinstance(item, bytes):
                 return
-            skip = max(start - starts[index], 0)
-            if skip < len(item):
-                yield memoryview(item)[skip:]
+            offset = max(start - starts[index], 0)
+            if offset < len(item):
+                yield item, offset
             index += 1
 
     def peek(self, limit: int) -> bytes:
         """Up to ``limit`` unread bytes, before the next event, without taking them."""
         parts, wanted = [], limit
-        for view in self.read(self.position):
+        for segment, offset in self.read(self.position):
             if wanted <= 0:
                 break
-            parts.append(view[:wanted])
+            parts.append(segment[offset : offset + wanted])
             wanted -= len(parts[-1])
         return b"".join(parts)
 

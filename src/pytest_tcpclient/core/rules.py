@@ -13,12 +13,15 @@ from typing import TYPE_CHECKING
 
 from .framings import (
     DEFAULT_FRAMING,
+    BadDecode,
     FramingError,
     FramingLike,
     HeadReader,
     Lines,
     as_delimiter,
     as_framing,
+    checked_decode,
+    framing_name,
 )
 from .matching import Matcher, Received, Reply, UserError, as_matcher, as_reply, compute
 from .transcript import show_bytes
@@ -113,7 +116,7 @@ class Rule:
             if self.framing.delimiter != b"\r\n":
                 options = f", delimiter={self.framing.delimiter!r}"
         elif self.framing != DEFAULT_FRAMING:
-            options = f", framing={self.framing!r}"
+            options = f", framing={framing_name(self.framing)}"
         return f"{self.method}({self.matcher}{options})"
 
     @property
@@ -126,28 +129,12 @@ class Rule:
         of this rule's.
 
         :raises UserError: when user code (its matcher, reply or framing)
-            raised or returned something that is not bytes.
+            raised or returned something it should not.
         """
         inbox = conversation.inbox
-        try:
-            size = self._reader.size(inbox)
-        except FramingError:
-            return Offer.REFUSED
-        except Exception as error:
-            raise self._error("decode", error) from error
-        if size is None:
-            # A message cannot grow past a close or a new connection.
-            return Offer.PENDING if inbox.next_event() is None else Offer.REFUSED
-        message = inbox.peek(size)
-        try:
-            decoded = self.framing.decode(message)
-        except Exception as error:
-            raise self._error("decode", error) from error
-        if decoded is None:
-            return Offer.REFUSED
-        received = self.matcher.check(bytes(decoded[0]))
+        received, size = self._read(conversation)
         if not isinstance(received, Received):
-            return Offer.REFUSED
+            return received
         inbox.consume(size)
         self.count += 1
         conversation.transcript.event(f"{self} answered {show_bytes(received.data)}")
@@ -160,8 +147,53 @@ class Rule:
             encoded = self.framing.encode(reply)
         except Exception as error:
             raise self._error("encode", error) from error
-        conversation.write(encoded)
+        if not isinstance(encoded, (bytes, bytearray, memoryview)):
+            kind = type(encoded).__name__
+            raise UserError(
+                f"{self}: {type(self.framing).__name__}.encode() returned "
+                f"{encoded!r} ({kind}), not bytes"
+            )
+        conversation.write(bytes(encoded))
         return Offer.TAKEN
+
+    def would_take(self, conversation: Conversation) -> bool:
+        """Whether the message at the head of the inbox matches the rule (were
+        it not used up); takes nothing."""
+        try:
+            received, _ = self._read(conversation)
+        except UserError:
+            return False
+        return isinstance(received, Received)
+
+    def _read(self, conversation: Conversation) -> tuple[Received | Offer, int]:
+        """The message at the head, if it is whole and matches (and its size),
+        else what to make of it."""
+        inbox = conversation.inbox
+        try:
+            size = self._reader.size(inbox)
+        except BadDecode as error:
+            raise UserError(f"{self}: {error}") from None
+        except FramingError:
+            return Offer.REFUSED, 0
+        except Exception as error:
+            raise self._error("decode", error) from error
+        if size is None:
+            # A message cannot grow past a close or a new connection.
+            return (Offer.PENDING if inbox.next_event() is None else Offer.REFUSED), 0
+        try:
+            decoded = checked_decode(self.framing, inbox.peek(size))
+        except BadDecode as error:
+            raise UserError(f"{self}: {error}") from None
+        except FramingError:
+            return Offer.REFUSED, 0
+        except Exception as error:
+            raise self._error("decode", error) from error
+        if decoded is None:
+            return Offer.REFUSED, 0
+        received = self.matcher.check(decoded[0])
+        if not isinstance(received, Received):
+            return Offer.REFUSED, 0
+        return received, size
 
     def _error(self, method: str, error: BaseException) -> UserError:
         text = str(error)

@@ -29,7 +29,7 @@ from typing import Union
 from .inbox import Closed, Inbox
 from .matching import Received, UserError
 from .rules import Offer, Rule
-from .steps import Failed, Step
+from .steps import SHOWN, Failed, Step
 from .transcript import Transcript, show_bytes
 
 __all__ = [
@@ -442,9 +442,15 @@ class Script:
         if conversation.done:
             return []
         failed = conversation.steps[conversation.index].timed_out(conversation)
-        if failed is not None:
-            return self._fail(failed, conversation)
-        return self._run()  # its wait is over: the step goes on
+        if failed is None:
+            return self._run()  # its wait is over: the step goes on
+        unread = conversation.inbox.peek(SHOWN) if conversation.state == "open" else b""
+        if unread and self.rules:
+            failed.details.append(
+                f"Unread: {show_bytes(unread)}, which no step or rule has taken "
+                "(a rule may wait for the rest of a message)"
+            )
+        return self._fail(failed, conversation)
 
     # -- running steps ----------------------------------------------------------
 
@@ -478,11 +484,13 @@ class Script:
                     self._need_connection(conversation, step)
                 done = step.run(conversation)
             except Failed as failed:
-                offer = self._offer(conversation, step) if self.rules else Offer.REFUSED
+                offer = Offer.REFUSED
+                if self.rules and failed.stray:
+                    offer = self._offer(conversation, step)
                 if offer is Offer.TAKEN:
                     continue  # the step tries again on what follows
                 if offer is Offer.REFUSED:
-                    self._record(failed, conversation)
+                    self._record(failed, conversation, self._used_up(conversation))
                     return
                 done = False  # a rule may take it once more arrives
             if not done:
@@ -533,6 +541,16 @@ class Script:
             pending = pending or offer is Offer.PENDING
         return Offer.PENDING if pending else Offer.REFUSED
 
+    def _used_up(self, conversation: Conversation) -> list[str]:
+        """Why no rule took the message: the rules that would have, but had
+        answered as often as they may."""
+        lines = []
+        for rule in self.rules:
+            if rule.exhausted and rule.would_take(conversation):
+                times = "1 time" if rule.times == 1 else f"{rule.times} times"
+                lines.append(f"{rule} would take it, but it already answered its {times}")
+        return lines
+
     def _take_actions(self) -> list[Action]:
         actions, self._actions = self._actions, []
         return actions
@@ -544,14 +562,20 @@ class Script:
         self._record(failed, conversation)
         return self._take_actions()
 
-    def _record(self, failed: Failed, conversation: Conversation | None = None) -> None:
+    def _record(
+        self,
+        failed: Failed,
+        conversation: Conversation | None = None,
+        more: list[str] | None = None,
+    ) -> None:
+        """Fail the script (with ``more`` detail lines), stop the timers and close
+        every connection; the actions wait to be taken."""
         if conversation is not None and not conversation.done:
             step = conversation.steps[conversation.index]
             label = self.label(conversation.number)
             self.transcript.event(f"{label}failed at {step}")
-        self.failure = ScriptFailure(
-            failed.summary, failed.details, self.transcript.lines()
-        )
+        details = [*failed.details, *(more or [])]
+        self.failure = ScriptFailure(failed.summary, details, self.transcript.lines())
         for each in self.conversations:
             self._stop_timer(each)
             each.inbox.clear()

@@ -19,12 +19,14 @@ connection and what the server writes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from .arguments import as_bytes, as_chunk, as_seconds
 from .framings import (
     DEFAULT_FRAMING,
     DEFAULT_MAX_LENGTH,
+    BadDecode,
     FramingError,
     FramingLike,
     HeadReader,
@@ -33,8 +35,10 @@ from .framings import (
     as_framing,
     as_max_length,
     canonical,
+    checked_decode,
     describe,
     encode,
+    framing_name,
 )
 from .inbox import Closed, Inbox
 from .matching import (
@@ -73,12 +77,46 @@ SHOWN = 1 << 20
 
 
 class Failed(Exception):
-    """Raised by a step to fail the script: the first line and the lines after it."""
+    """Raised by a step to fail the script: the first line and the lines after it.
+
+    A ``stray`` failure is about a message the client sent that the step
+    does not take: a rule may still take it.
+    """
+
+    stray = False
 
     def __init__(self, summary: str, *details: str) -> None:
         super().__init__(summary)
         self.summary = summary
         self.details = list(details)
+
+
+class Stray(Failed):
+    """A message the step does not take; its diagnostic is made only if no
+    rule takes the message either (``describe()`` returns the lines)."""
+
+    stray = True
+
+    def __init__(self, describe: Callable[[], list[str]]) -> None:
+        Exception.__init__(self)
+        self._describe = describe
+        self._lines: list[str] | None = None
+
+    @property  # type: ignore[override]
+    def summary(self) -> str:
+        return self._made()[0]
+
+    @property  # type: ignore[override]
+    def details(self) -> list[str]:
+        return self._made()[1:]
+
+    def _made(self) -> list[str]:
+        if self._lines is None:
+            self._lines = self._describe()
+        return self._lines
+
+    def __str__(self) -> str:
+        return self.summary
 
 
 class Conversation(Protocol):
@@ -212,9 +250,11 @@ class ExpectDisconnect(Step):
         if head is None:
             return False
         if not isinstance(head, Closed):
-            raise Failed(
-                "Expected the client to close the connection, but it sent "
-                f"{show_bytes(inbox.peek(SHOWN))}"
+            raise Stray(
+                lambda: [
+                    "Expected the client to close the connection, but it sent "
+                    f"{show_bytes(inbox.peek(SHOWN))}"
+                ]
             )
         if head.problem is not None:
             reset = "" if head.clean else " (the connection was reset)"
@@ -416,9 +456,10 @@ class _Stream:
             self.matched += size
         return True
 
-    def arrived(self, inbox: Inbox) -> bytes:
-        """What arrived for the expected bytes: their matched part, then the rest."""
-        return self.wire[: self.matched] + inbox.peek(SHOWN)
+    def arrived(self, inbox: Inbox, limit: int = SHOWN) -> bytes:
+        """What arrived for the expected bytes: their matched part, then what
+        follows, ``limit`` bytes in all at most."""
+        return self.wire[: self.matched] + inbox.peek(limit - self.matched)
 
     def rewind(self, inbox: Inbox) -> None:
         inbox.unread(self.wire[: self.matched])
@@ -465,15 +506,10 @@ class ExpectBytes(Step):
         try:
             done = stream.advance(inbox)
         except _Mismatch:
-            actual = stream.arrived(inbox)[: len(expected)]
-            offset = _first_difference(expected, actual)
-            failed = Failed(
-                f"Expected {show_bytes(expected)} but received {show_bytes(actual)} "
-                f"(first difference at offset {offset})"
-            )
-            if (around := show_difference(expected, actual, offset)) is not None:
-                failed.details.append(around)
-            raise failed from None
+            arrived = stream.arrived
+            raise Stray(
+                lambda: _mismatch(expected, arrived(inbox, len(expected)))
+            ) from None
         except _ClosedEarly as closed:
             raise Failed(
                 f"Expected {show_bytes(expected)} but {closed} after "
@@ -531,7 +567,11 @@ class _ExpectMessage(Step):
         return f"{self.method}({self.matcher}{self._options()})"
 
     def _options(self) -> str:
-        return "" if self.framing == DEFAULT_FRAMING else f", framing={self.framing!r}"
+        return (
+            ""
+            if self.framing == DEFAULT_FRAMING
+            else f", framing={framing_name(self.framing)}"
+        )
 
     def _expected(self) -> str:
         return self.matcher.describe(self.noun)
@@ -555,8 +595,7 @@ class _ExpectMessage(Step):
         try:
             done = stream.advance(inbox)
         except _Mismatch:
-            actual = describe(self.framing, stream.arrived(inbox))
-            raise Failed(f"Expected {self._expected()} but received {actual}") from None
+            raise Stray(lambda: self._mismatch(stream.arrived(inbox))) from None
         except _ClosedEarly as closed:
             raise Failed(
                 f"Expected {self._expected()} but {closed} after "
@@ -566,6 +605,17 @@ class _ExpectMessage(Step):
             assert isinstance(self.matcher, Exact)
             conversation.received.append(Received(self.matcher.data))
         return done
+
+    def _mismatch(self, arrived: bytes) -> list[str]:
+        """The diagnostic of an exact message that differs from ``arrived``."""
+        assert self._wire is not None
+        lines = [
+            f"Expected {self._expected()} but received {describe(self.framing, arrived)}"
+        ]
+        offset = _first_difference(self._wire, arrived)
+        if (around := show_difference(self._wire, arrived, offset)) is not None:
+            lines.append(around)
+        return lines
 
     def _run_decoded(self, conversation: Conversation) -> bool:
         inbox = conversation.inbox
@@ -578,8 +628,7 @@ class _ExpectMessage(Step):
                     f"{show_bytes(inbox.peek(SHOWN))}"
                 )
             return False
-        message = inbox.peek(size)
-        payload = self._payload(message)
+        payload = self._payload(inbox.peek(size))
         try:
             verdict = self.matcher.check(payload)
         except UserError as error:
@@ -589,9 +638,12 @@ class _ExpectMessage(Step):
         if isinstance(verdict, str):
             reason, *more = verdict.splitlines() or [""]
             because = f": {reason}" if reason else ""
-            raise Failed(
-                f"Expected {self._expected()} but received {show_bytes(payload)}{because}",
-                *more,
+            shown = show_bytes(payload)
+            raise Stray(
+                lambda: [
+                    f"Expected {self._expected()} but received {shown}{because}",
+                    *more,
+                ]
             )
         inbox.consume(size)
         conversation.received.append(verdict)
@@ -601,23 +653,36 @@ class _ExpectMessage(Step):
         """Feed the decoder what arrived since; the message's size once whole."""
         try:
             return self._reader.size(inbox)
+        except BadDecode as error:
+            raise Failed(str(error)) from None
         except FramingError as error:
-            shown = show_bytes(inbox.peek(SHOWN))
-            raise Failed(
-                f"Expected {self._expected()} but received {shown}, "
-                f"which is not a {self.noun}: {error}"
-            ) from None
+            problem = error  # the name of the except clause goes with it
+            raise Stray(lambda: [self._not_a_message(inbox.peek(SHOWN), problem)]) from None
         except Exception as error:
             raise Failed(f"{_decode_name(self.framing)} raised {_error(error)}") from error
 
+    def _not_a_message(self, data: bytes, error: FramingError) -> str:
+        return (
+            f"Expected {self._expected()} but received {show_bytes(data)}, "
+            f"which is not a {self.noun}: {error}"
+        )
+
     def _payload(self, message: bytes) -> bytes:
+        """The payload of ``message``, a whole message of the step's framing."""
         try:
-            decoded = self.framing.decode(message)
-            if decoded is None:
-                raise FramingError("decode() found the whole message incomplete")
-            return bytes(decoded[0])
+            decoded = checked_decode(self.framing, message)
+        except BadDecode as error:
+            raise Failed(str(error)) from None
+        except FramingError as error:
+            problem = error
+            raise Stray(lambda: [self._not_a_message(message, problem)]) from None
         except Exception as error:
             raise Failed(f"{_decode_name(self.framing)} raised {_error(error)}") from error
+        if decoded is None:
+            raise Failed(
+                f"{_decode_name(self.framing)} found a message it had measured incomplete"
+            )
+        return decoded[0]
 
     def timed_out(self, conversation: Conversation) -> Failed:
         failed = Failed(f"Timed out waiting for {self._expected()}")
@@ -671,6 +736,11 @@ class ExpectLine(_ExpectMessage):
         delimiter = as_delimiter(delimiter, "expect_line() argument 'delimiter'")
         max_length = as_max_length(max_length, "expect_line() argument 'max_length'")
         super().__init__(match, timeout, Lines(delimiter, max_length))
+        if isinstance(self.matcher, Exact) and delimiter in self.matcher.data:
+            raise ValueError(
+                f"expect_line() argument 'match' holds the delimiter {delimiter!r}: "
+                "expect one line per step"
+            )
 
     def _options(self) -> str:
         assert isinstance(self.framing, Lines)
@@ -775,11 +845,14 @@ class _Send(Step):
                 f"{self} returned {len(data)} bytes; the limit of "
                 f"{self.framing!r} is {limit} bytes"
             )
+        encoder = f"{type(self.framing).__name__}.encode()"
         try:
-            return encode(self.framing, data)
+            wire = encode(self.framing, data)
         except Exception as error:
-            encoder = f"{type(self.framing).__name__}.encode()"
             raise Failed(f"{encoder} raised {_error(error)}") from None
+        if not isinstance(wire, (bytes, bytearray, memoryview)):
+            raise Failed(f"{encoder} returned {wire!r} ({type(wire).__name__}), not bytes")
+        return bytes(wire)
 
 
 class SendBytes(_Send):
@@ -813,7 +886,11 @@ class SendFrame(_Send):
         super().__init__(payload, framing, chunk, interval)
 
     def _options(self) -> str:
-        return "" if self.framing == DEFAULT_FRAMING else f", framing={self.framing!r}"
+        return (
+            ""
+            if self.framing == DEFAULT_FRAMING
+            else f", framing={framing_name(self.framing)}"
+        )
 
 
 class SendLine(_Send):
@@ -839,6 +916,18 @@ class SendLine(_Send):
 
 
 # -- helpers -----------------------------------------------------------------------
+
+
+def _mismatch(expected: bytes, actual: bytes) -> list[str]:
+    """The diagnostic of ``expected`` bytes that differ from ``actual``."""
+    offset = _first_difference(expected, actual)
+    lines = [
+        f"Expected {show_bytes(expected)} but received {show_bytes(actual)} "
+        f"(first difference at offset {offset})"
+    ]
+    if (around := show_difference(expected, actual, offset)) is not None:
+        lines.append(around)
+    return lines
 
 
 def _first_difference(expected: bytes | memoryview, actual: bytes | memoryview) -> int:
