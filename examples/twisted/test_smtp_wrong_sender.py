@@ -5,10 +5,12 @@ Failure: Expected a line matching re.compile(b'MAIL FROM:<[\\\\w.]+@example\\\\.
 """  # noqa: E501 (the diagnostic is one line)
 
 import re
+from io import BytesIO
 
 import pytest_twisted
 from twisted.internet import reactor
-from twisted.mail.smtp import SMTPDeliveryError, sendmail
+from twisted.internet.defer import Deferred
+from twisted.mail.smtp import ESMTPSenderFactory, SMTPConnectError, SMTPDeliveryError
 
 
 @pytest_twisted.ensureDeferred
@@ -19,15 +21,22 @@ async def test_smtp_wrong_sender(tcpserver):
     tcpserver.send_line(b"250 mail.example.com")
     tcpserver.expect_line(re.compile(rb"MAIL FROM:<[\w.]+@example\.com>"))
 
-    sending = sendmail(
-        "127.0.0.1",
+    sending = Deferred()
+    sender = ESMTPSenderFactory(
+        None,
+        None,
         "mallory@evil.test",
         ["bob@example.com"],
-        b"Subject: Hi\n\nHello!\n",
-        senderDomainName="client.example.com",
-        port=tcpserver.service_port,
-        reactor=reactor,
+        BytesIO(b"Subject: Hi\n\nHello!\n"),
+        sending,
+        retries=0,  # hung up on, it would try again
+        requireAuthentication=False,
+        requireTransportSecurity=False,
+        heloFallback=True,
     )
-    sending.addErrback(lambda failure: failure.trap(SMTPDeliveryError))  # hung up on
+    sender.domain = b"client.example.com"
+    reactor.connectTCP("127.0.0.1", tcpserver.service_port, sender)
+    # The server hangs up on it: the client gives up, at once.
+    sending.addErrback(lambda failure: failure.trap(SMTPConnectError, SMTPDeliveryError))
 
     await tcpserver.join()
