@@ -182,3 +182,74 @@ def test_plain_step_on_an_ended_connection(tcpserver):
 def test_pools_and_faults_in_the_asyncio_and_plain_faces(run_once):
     report = run_once("pools", lambda path: write(path, test_pools=POOLS))
     report.result.assert_outcomes(passed=5)
+
+
+AFTER_A_JOIN = """
+@pytest_twisted.ensureDeferred
+async def test_twisted_fails_after_a_join(tcpserver):
+    tcpserver.expect_connect()
+    tcpserver.expect_line(b"A")
+    client = await twisted_connect(tcpserver.service_port)
+    client.transport.write(b"A\\r\\n")
+    await tcpserver.join()  # passes
+    tcpserver.expect_line(b"B")
+    client.transport.write(b"C\\r\\n")  # the script fails: the server hangs up
+    await client.closed
+
+
+@pytest.mark.asyncio
+async def test_asyncio_fails_after_a_join(tcpserver):
+    tcpserver.expect_connect()
+    tcpserver.expect_line(b"A")
+    reader, writer = await asyncio.open_connection("127.0.0.1", tcpserver.service_port)
+    writer.write(b"A\\r\\n")
+    await tcpserver.join()
+    tcpserver.expect_line(b"B")
+    writer.write(b"C\\r\\n")
+    assert await reader.read() == b""  # hung up on
+    writer.close()
+    await writer.wait_closed()
+
+
+def test_plain_fails_after_a_join(tcpserver):
+    tcpserver.expect_connect()
+    tcpserver.expect_line(b"A")
+    with plain_connect(tcpserver.service_port) as s:
+        s.sendall(b"A\\r\\n")
+        tcpserver.join()
+        tcpserver.expect_line(b"B")
+        s.sendall(b"C\\r\\n")
+        assert s.recv(10) == b""
+"""
+
+
+@pytest.mark.parametrize("face", ["twisted", "asyncio", "plain"])
+def test_a_failure_after_a_join_that_passed_is_reported_at_teardown(run_once, face):
+    report = run_once("after a join", lambda path: write(path, test_join=AFTER_A_JOIN))
+    name = f"test_{face}_fails_after_a_join"
+    assert report.outcome(name) == "error"
+    section = report.section(name, "teardown")
+    assert "Expected a line b'B' but received b'C'" in section
+    assert not report.internals(name, "teardown")
+
+
+RESET_AFTER_SEND = """
+def test_plain_partial_reply_then_reset(tcpserver):
+    tcpserver.expect_connect()
+    tcpserver.expect_line(b"GET")
+    tcpserver.send_bytes(b"HTTP/1.1 200 OK\\r\\nContent-Length: 100\\r\\n\\r\\npartial")
+    tcpserver.reset()
+    with plain_connect(tcpserver.service_port) as s:
+        s.sendall(b"GET\\r\\n")
+        received = b""
+        with pytest.raises(ConnectionResetError):
+            while chunk := s.recv(100):
+                received += chunk
+        assert received.endswith(b"partial")
+    tcpserver.join()
+"""
+
+
+def test_what_was_sent_before_a_reset_reaches_the_client(run_once):
+    report = run_once("reset", lambda path: write(path, test_reset=RESET_AFTER_SEND))
+    report.result.assert_outcomes(passed=1)

@@ -37,11 +37,17 @@ class Transport(StringTransport):
         self.writes.append(data)
         super().write(data)
 
+    flushed = 0  # how many bytes written were handed to the kernel
+
+    def doWrite(self):
+        self.flushed = len(self.value())
+
     def setTcpNoDelay(self, enabled):
         self.nodelay = enabled
 
     def abortConnection(self):
         self.aborted = True
+        self.lost = self.value()[self.flushed :]  # what the abort threw away
         super().abortConnection()
         self.protocol.connectionLost(Failure(ConnectionAborted()))
 
@@ -120,6 +126,20 @@ def test_connections_declared_while_others_are_open_run_side_by_side(server, con
     assert outcome(joined) is None
 
 
+def test_a_computed_reply_gets_the_message_of_its_own_connection(server, connect, reactor):
+    connections = server.expect_connect(), server.expect_connect()
+    for connection in connections:
+        connection.expect_line(re.compile(rb"GET (?P<key>\w+)"))
+        connection.pause(0.1)
+        connection.send_line(lambda received: b"VALUE " + received["key"])
+    a, b = connect(), connect()
+    a.send(b"GET a\r\n")
+    b.send(b"GET b\r\n")  # the latest message of the server, not of the first
+    reactor.advance(0.1)
+    assert (a.received, b.received) == (b"VALUE a\r\n", b"VALUE b\r\n")
+    assert [m.data for m in server.received] == [b"GET a", b"GET b"]
+
+
 def test_the_nth_connection_accepted_is_the_nth_declared(server, connect):
     first = server.expect_connect()
     second = server.expect_connect()
@@ -153,7 +173,7 @@ def test_a_connection_beyond_those_declared_fails(reactor, server, connect):
     assert third.transport.disconnecting
 
 
-def test_once_there_are_two_connections_the_transcript_names_them(server, connect):
+def test_once_two_connections_are_declared_the_transcript_names_them(server, connect):
     first = server.expect_connect()
     second = server.expect_connect()
     first.expect_bytes(b"a")
@@ -164,12 +184,102 @@ def test_once_there_are_two_connections_the_transcript_names_them(server, connec
     b.send(b"x")
     transcript = failure_of(server.join()).transcript
     assert transcript == [
-        "client connected",
-        "client sent b'a'",
+        "#1 client connected",
+        "#1 client sent b'a'",
         "#2 client connected",
         "#2 client sent b'x'",
         "#2 failed at expect_bytes(b'b')",
     ]
+
+
+def test_a_declared_connection_that_never_comes_is_named(server, connect, reactor):
+    server.expect_connect()
+    server.expect_connect()
+    connect()
+    reactor.advance(1.0)
+    assert failure_of(server.join()).transcript == [
+        "#1 client connected",
+        "#2 failed at expect_connect()",
+    ]
+
+
+def test_a_pooled_connection_idle_while_another_works_is_not_timed(
+    server, connect, reactor
+):
+    fast, slow = server.expect_connect(), server.expect_connect()
+    fast.expect_line(b"A")
+    fast.send_line(b"a")
+    slow.expect_line(b"B")
+    slow.pause(1.5)  # longer than the idle timeout (the server's, 1 s)
+    slow.send_line(b"b")
+    a, b = connect(), connect()
+    a.send(b"A\r\n")
+    b.send(b"B\r\n")
+    reactor.advance(1.5)
+    assert outcome(server.join()) is None
+    assert b.received == b"b\r\n"
+    reactor.advance(0.99)  # now every step is done: both are timed from here
+    assert server._factory.script.failure is None
+    reactor.advance(0.01)
+    failure = failure_of(server.join())
+    assert failure.summary == (
+        "Timed out waiting for the client to close the connection after the last step"
+    )
+
+
+@pytest.fixture
+def replaced(server):
+    """Connections #1 and #2 at once, then #3 declared after #1's close."""
+    first = server.expect_connect()
+    server.expect_connect()
+    first.expect_disconnect()
+    return server.expect_connect()  # beside #2, once #1 is closed
+
+
+def test_a_connection_declared_after_a_close_replaces_that_connection(
+    server, replaced, connect, reactor
+):
+    connect(), connect(), connect()  # three at once, #1 still open
+    reactor.advance(0.5)
+    failure = failure_of(server.join())
+    assert failure.summary == (
+        "Expected 2 connections, but the client opened a third while 2 were open"
+    )
+
+
+def test_a_connection_declared_after_a_close_may_open_once_it_closed(replaced, connect):
+    replaced.send_bytes(b"third")
+    first, _ = connect(), connect()
+    first.close()
+    assert connect().received == b"third"
+    assert outcome(replaced.join()) is None
+
+
+def test_connections_opened_at_once_but_declared_one_after_another_get_a_hint(
+    server, connect, reactor
+):
+    for _ in range(2):
+        connection = server.expect_connect()
+        connection.expect_disconnect()
+    connect(), connect()
+    reactor.advance(0.5)
+    failure = failure_of(server.join())
+    assert failure.summary.startswith("Expected one connection at a time")
+    assert failure.details == [
+        "A connection declared after the close of the one before it "
+        "(expect_disconnect(), disconnect(), reset()) follows it; for connections "
+        "open at the same time, declare their expect_connect() before their closes."
+    ]
+
+
+def test_a_step_for_a_connection_on_the_server_after_its_close_is_refused(server):
+    server.expect_connect()
+    server.expect_disconnect()
+    with pytest.raises(ValueError, match=r"send_bytes\(b'hi'\) on the server goes to"):
+        server.send_bytes(b"hi")
+    server.pause(0.1)  # these need no connection: a back-off, a reconnect
+    server.expect_silence(0.1)
+    server.expect_connect()
 
 
 def test_a_connection_declared_after_the_others_closed_starts_after_their_steps(
@@ -214,12 +324,13 @@ def test_a_connection_handle_has_no_expect_connect(server):
 # -- faults -------------------------------------------------------------------------
 
 
-def test_reset_aborts_the_connection_with_a_zero_linger(server, connect):
+def test_reset_aborts_the_connection_once_what_was_sent_is_out(server, connect):
     server.expect_connect()
     server.send_bytes(b"bye")
     server.reset()
     client = connect()
     assert client.transport.aborted
+    assert client.transport.lost == b""  # b"bye" went out before the reset
     assert outcome(server.join()) is None
     assert server._factory.script.transcript.lines()[-1] == "server reset the connection"
 

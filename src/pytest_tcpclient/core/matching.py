@@ -180,7 +180,7 @@ def as_matcher(value: object, what: str, limit: int | None = None) -> Matcher:
 
 
 Reply = Callable[[Received | None], bytes]
-"""A computed reply: called with what the last expect step matched."""
+"""A computed reply: called with what the last expect step on the connection matched."""
 
 
 def as_reply(value: object, what: str, limit: int | None = None) -> bytes | Reply:

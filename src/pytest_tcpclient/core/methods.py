@@ -108,7 +108,8 @@ class StepMethods:
     def expect_silence(self, seconds: float) -> None:
         """For ``seconds`` from the moment the step becomes current, the client
         sends nothing and does not close the connection; declared on the
-        server, it opens no new connection either (it waits, or backs off)."""
+        server, it applies to the latest connection, and the client opens no
+        new connection either (it waits, or backs off)."""
         __tracebackhide__ = True
         seconds = as_seconds(seconds, "expect_silence() argument 'seconds'")
         self._declare(ExpectSilence(seconds, connections=self._watches_connections))
@@ -124,7 +125,8 @@ class StepMethods:
         self, data: Reply, *, chunk: int | None = None, interval: float = 0.0
     ) -> None:
         """The server sends ``data``, or what ``data(received)`` returns, called
-        when the step runs with the message the last expect step matched.
+        when the step runs with the message the last expect step on the
+        connection matched.
 
         With ``chunk``, in writes of ``chunk`` bytes, each a segment of its
         own, ``interval`` seconds apart.
@@ -274,9 +276,15 @@ class ServerMethods(StepMethods):
 
     def _declare(self, step: Step) -> None:
         __tracebackhide__ = True
+        latest = self._latest
+        if latest is not None and latest._ended is not None and step.needs_connection:
+            raise ValueError(
+                f"{step} on the server goes to connection #{latest.number}, which "
+                f"ended with {latest._ended}: declare expect_connect() first"
+            )
         self._add(step)
-        if step.closes and self._latest is not None:
-            self._latest._ended = str(step)
+        if step.closes and latest is not None:
+            latest._ended = str(step)
 
     def _connection(self, number: int) -> ConnectionMethods:
         """The handle of the ``number``-th connection declared."""

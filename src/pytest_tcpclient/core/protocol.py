@@ -9,9 +9,6 @@ asyncio loop, under trial, or on ``twisted.internet.testing.MemoryReactorClock``
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import struct
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -201,9 +198,7 @@ class ScriptFactory(Factory):
         # what the next turn writes.
         transport.setTcpNoDelay(True)
         transport.write(action.data)
-        flush = getattr(transport, "doWrite", None)
-        if flush is not None and transport.connected and not transport.disconnecting:
-            flush()
+        _flush(transport)
 
     def _start(self, action: StartTimer, cancelled: dict[int, IDelayedCall]) -> None:
         timer = cancelled.pop(action.key, None)
@@ -259,10 +254,17 @@ class ScriptFactory(Factory):
 
 
 def _abort(transport: Any) -> None:
-    """Abort the connection with a TCP RST: a zero linger time makes closing
-    the socket reset it, whatever is left to send or to read."""
-    handle = getattr(transport, "getHandle", None)
-    linger = struct.pack("ii", 1, 0)  # on, for 0 s
-    with contextlib.suppress(OSError, AttributeError, TypeError):  # a test's transport
-        handle().setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)  # type: ignore[misc]
+    """Abort the connection with a TCP RST (Twisted's abort closes the socket
+    with a zero linger time), once what was written is handed to the kernel:
+    a client reads what the server sent, then the reset."""
+    _flush(transport)
     transport.abortConnection()
+
+
+def _flush(transport: Any) -> None:
+    """Hand what ``transport`` buffered to the kernel now, as the reactor
+    would on its next turn (the TCP transport under a TLS layer, if any)."""
+    while transport is not None and not hasattr(transport, "doWrite"):
+        transport = getattr(transport, "transport", None)
+    if transport is not None and transport.connected and not transport.disconnecting:
+        transport.doWrite()

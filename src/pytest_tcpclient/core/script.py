@@ -150,6 +150,8 @@ class Conversation:
         self.index = 0
         self.begun = -1
         self.inbox = Inbox()
+        self.last: Received | None = None
+        """The message an expect step matched last on this connection."""
         self.state = "none"
         self.connection: Connection | None = None
         self.declared_open = False
@@ -180,9 +182,9 @@ class Conversation:
     def transcript(self) -> Transcript:
         return self.script.transcript
 
-    @property
-    def received(self) -> list[Received]:
-        return self.script.received
+    def matched(self, message: Received) -> None:
+        self.last = message
+        self.script.received.append(message)
 
     @property
     def rules(self) -> list[Rule]:
@@ -312,8 +314,9 @@ class Script:
 
     def label(self, number: int) -> str:
         """``#n `` in front of a transcript line, once there is more than one
-        connection."""
-        return f"#{number} " if len(self._arrivals) > 1 and number else ""
+        connection, declared or made."""
+        several = len(self._arrivals) > 1 or len(self._numbered) > 2
+        return f"#{number} " if several and number else ""
 
     def claim(self, conversation: Conversation) -> bool:
         if not self._pending:
@@ -377,7 +380,7 @@ class Script:
             return [Close(connection)]
         live, allowed = len(self._live()), self._allowed()
         if live > allowed:
-            return self._fail(Failed(_too_many(allowed)))
+            return self._fail(self._too_many(allowed))
         inbox = Inbox()
         self._inboxes[connection] = inbox
         self._pending.append((connection, inbox))
@@ -470,6 +473,7 @@ class Script:
             and conversations[self._unfinished].state != "open"
         ):
             self._unfinished += 1
+        self._watch_idle()
         return self._take_actions()
 
     def _advance(self, conversation: Conversation) -> None:
@@ -508,7 +512,6 @@ class Script:
             self.rules and self.failure is None and self._offer(conversation) is Offer.TAKEN
         ):
             pass
-        self._watch_idle(conversation)
 
     def _wait(self, conversation: Conversation, step: Step) -> None:
         if conversation.idle_timer:  # it was idle: the step times itself
@@ -606,6 +609,12 @@ class Script:
         )
         return max(1, declared)
 
+    def _too_many(self, allowed: int) -> Failed:
+        failed = Failed(_too_many(allowed))
+        if len(self._numbered) > 2:  # several declared: one after the other?
+            failed.details.append(SEQUENTIAL_HINT)
+        return failed
+
     def _label_of(self, connection: Connection) -> str:
         return self.label(self._numbers.get(connection, 0))
 
@@ -616,20 +625,26 @@ class Script:
             conversation.timer = conversation.idle_timer = False
             self._actions.append(CancelTimer(conversation.key))
 
-    def _watch_idle(self, conversation: Conversation) -> None:
-        """Every step is done: while the client keeps the connection open, time
-        how long nothing more is declared (see ``idle_timeout``)."""
-        idle = (
-            self.failure is None
-            and self.idle_timeout is not None
-            and conversation.state == "open"
-            and conversation.connection in self._open
-        )
-        if idle and not conversation.timer:
-            conversation.timer = conversation.idle_timer = True
-            self._actions.append(StartTimer(self.idle_timeout, conversation.key))  # type: ignore[arg-type]
-        elif not idle and conversation.idle_timer:
-            self._stop_timer(conversation)
+    def _watch_idle(self) -> None:
+        """Once every step of every connection is done, time how long each
+        connection the client keeps open waits for more to be declared (see
+        ``idle_timeout``). A connection whose steps are done while another's
+        are not just waits (a pool's idle connection)."""
+        if self.failure is not None or self.idle_timeout is None:
+            return
+        rest = self.conversations[self._unfinished :]
+        out_of_steps = all(c.done for c in rest)
+        for conversation in rest:
+            idle = (
+                out_of_steps
+                and conversation.state == "open"
+                and conversation.connection in self._open
+            )
+            if idle and not conversation.timer:
+                conversation.timer = conversation.idle_timer = True
+                self._actions.append(StartTimer(self.idle_timeout, conversation.key))
+            elif not idle and conversation.idle_timer:
+                self._stop_timer(conversation)
 
     def _idle_failure(self, conversation: Conversation) -> Failed:
         label = self.label(conversation.number)
@@ -648,13 +663,22 @@ class Script:
     def _declare(self, concurrent: bool, number: int | None = None) -> Conversation:
         """A new conversation: one more connection, or the end (number 0).
 
-        One declared beside open ones starts with them; any other once every
+        One declared beside open ones starts with them, once the connections
+        whose close was declared before it are closed; any other once every
         conversation before it is done.
         """
         if number is None:
             number = sum(1 for c in self.conversations if c.number) + 1
         last = self.conversations[-1]
-        after = last.after if concurrent else list(self.conversations)
+        if concurrent:  # after what the others wait for, and the closes declared
+            closed = [
+                c
+                for c in self.conversations[self._unfinished :]
+                if c.number and not c.declared_open and not c.done and c not in last.after
+            ]
+            after = [*last.after, *closed]
+        else:
+            after = list(self.conversations)
         conversation = Conversation(self, len(self.conversations), number, after)
         self.conversations.append(conversation)
         if number:
@@ -672,6 +696,13 @@ def _too_many(allowed: int) -> str:
         f"Expected {allowed} connections, but the client opened "
         f"{_ordinal(allowed + 1)} while {allowed} were open"
     )
+
+
+SEQUENTIAL_HINT = (
+    "A connection declared after the close of the one before it "
+    "(expect_disconnect(), disconnect(), reset()) follows it; for connections "
+    "open at the same time, declare their expect_connect() before their closes."
+)
 
 
 def _ordinal(count: int) -> str:

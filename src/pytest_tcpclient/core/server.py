@@ -93,7 +93,7 @@ class ScriptedServer(ServerMethods):
             )
         self.service_port: int = self._port.getHost().port
         """The port clients connect to."""
-        self._joins: list[Deferred[None]] = []
+        self._joins: list[tuple[Deferred[None], list[Failure]]] = []
         self._failure_verified = False
 
     def __repr__(self) -> str:
@@ -124,8 +124,11 @@ class ScriptedServer(ServerMethods):
 
     def _join(self, connection: int | None = None) -> Deferred[None]:
         """:meth:`join`, or :meth:`Connection.join` for connection ``connection``."""
-        joined = self._deliver(self._done(connection))
-        self._joins.append(joined)
+        done = self._done(connection)
+        failed: list[Failure] = []
+        done.addErrback(lambda failure: failed.append(failure) or failure)
+        joined = self._deliver(done)
+        self._joins.append((joined, failed))
         return joined
 
     def _deliver(self, done: Deferred[None]) -> Deferred[None]:
@@ -139,13 +142,14 @@ class ScriptedServer(ServerMethods):
         return Connection(self, number)
 
     def _settle_joins(self) -> bool:
-        """Whether the test took the failure from a :meth:`join` (by awaiting,
-        yielding or catching it). The failures nobody took are silenced:
-        teardown reports them, not the garbage collector."""
+        """Whether the test took the failure from a :meth:`join` that failed
+        (by awaiting, yielding or catching it); a join that succeeded before
+        the failure told the test nothing. The failures nobody took are
+        silenced: teardown reports them, not the garbage collector."""
         seen = False
-        for joined in self._joins:
+        for joined, failed in self._joins:
             if _taken(joined):
-                seen = True
+                seen = seen or bool(failed)
             else:
                 joined.addErrback(lambda _: None)
         self._joins.clear()
@@ -320,16 +324,18 @@ def failing_with(failure: Failure, exception: Callable[[str], BaseException]) ->
     return Failure(exception(str(failure.value)))
 
 
-def _handed(done: Deferred[None], handed: Deferred[None]) -> Deferred[None]:
-    done.chainDeferred(handed)
-    return handed
-
-
 def _taken(joined: Deferred[None]) -> bool:
-    """Whether the test took a join's outcome (see :class:`JoinDeferred`)."""
+    """Whether the test took a join's outcome (see :class:`JoinDeferred`), or
+    a Deferred it returned from a callback did: Twisted chains that one
+    without adding callbacks, and takes its result."""
     if getattr(joined, "taken", False):
         return True
     return joined.called and not isinstance(joined.result, Failure)
+
+
+def _handed(done: Deferred[None], handed: Deferred[None]) -> Deferred[None]:
+    done.chainDeferred(handed)
+    return handed
 
 
 class ServerGroup:

@@ -127,10 +127,14 @@ class Conversation(Protocol):
     declared before any."""
     inbox: Inbox
     transcript: Transcript
-    received: list[Received]
+    last: Received | None
+    """The message an expect step matched last on this connection."""
     rules: list[Rule]
     state: str
     """``"none"`` before its connection is made, ``"open"``, ``"closed"``."""
+
+    def matched(self, message: Received) -> None:
+        """An expect step matched ``message``."""
 
     def claim(self) -> bool:
         """Take the next connection the client made, if any: True if taken."""
@@ -516,7 +520,7 @@ class ExpectBytes(Step):
                 f"{show_bytes(expected[: stream.matched])}"
             ) from None
         if done:
-            conversation.received.append(Received(expected))
+            conversation.matched(Received(expected))
         return done
 
     def rewind(self, conversation: Conversation) -> None:
@@ -603,7 +607,7 @@ class _ExpectMessage(Step):
             ) from None
         if done:
             assert isinstance(self.matcher, Exact)
-            conversation.received.append(Received(self.matcher.data))
+            conversation.matched(Received(self.matcher.data))
         return done
 
     def _mismatch(self, arrived: bytes) -> list[str]:
@@ -646,7 +650,7 @@ class _ExpectMessage(Step):
                 ]
             )
         inbox.consume(size)
-        conversation.received.append(verdict)
+        conversation.matched(verdict)
         return True
 
     def _decode(self, inbox: Inbox) -> int | None:
@@ -766,7 +770,7 @@ class ExpectLine(_ExpectMessage):
 class _Send(Step):
     """The server sends ``data`` (encoded by ``framing``, if any), or what
     ``data`` returns when it is a callable, called with the message the last
-    expect step matched.
+    expect step on the connection matched.
 
     With ``chunk``, it writes the wire bytes ``chunk`` bytes at a time, each
     as a segment of its own, ``interval`` seconds apart (a slow or
@@ -830,9 +834,8 @@ class _Send(Step):
         data = self.data
         if isinstance(data, bytes):
             return data
-        last = conversation.received[-1] if conversation.received else None
         try:
-            return compute(data, last)
+            return compute(data, conversation.last)
         except UserError as error:
             raise Failed(str(error)) from None
 
