@@ -80,6 +80,13 @@ class Report:
         name = ".".join((self.node(part) or part).split("::")[1:]) or part
         return self.sections[name if when == "call" else f"ERROR at {when} of {name}"]
 
+    def failure_under(self, part: str, shown: str) -> str:
+        """The line the report of ``part`` shows under its line ``shown`` (as
+        the report shows it: ``>`` first), without ``E   Failed: ``: the first
+        line of the failure raised there."""
+        lines = self.section(part)
+        return re.sub(r"^E\s+Failed: ", "", lines[lines.index(shown) + 1])
+
     def internals(self, part: str, when: str = "call") -> list[str]:
         """The paths of :data:`INTERNALS` that show in that report."""
         text = "\n".join(self.section(part, when))

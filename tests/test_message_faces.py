@@ -179,16 +179,12 @@ def failing_run(run_once):
 @pytest.mark.parametrize("name", sorted(FAILURES))
 def test_each_face_reports_message_diagnostics_at_the_tests_line(failing_run, name):
     source = (COMMON + textwrap.dedent(FAILING)).splitlines()
-    lines = failing_run.section(name)
     call, first_line = FAILURES[name]
-    index = lines.index(f">{call[1:]}")
-    indent = call[1 : len(call) - len(call.lstrip())]
-    expected = f"E{indent}Failed: {first_line}"
-    if "{line}" in expected:
+    if "{line}" in first_line:
         marker = "def refuse_guests" if "refuse_guests" in first_line else "no such group"
         number = next(i for i, text in enumerate(source, 1) if marker in text)
-        expected = expected.replace("{line}", str(number))
-    assert lines[index + 1] == expected
+        first_line = first_line.replace("{line}", str(number))
+    assert failing_run.failure_under(name, f">{call[1:]}") == first_line
     assert failing_run.internals(name) == []
     assert "Unhandled error" not in failing_run.result.stdout.str()
 

@@ -9,13 +9,17 @@ The server core lives in :mod:`pytest_tcpclient.core`; the pytest fixtures in
 
 from .blocking import scripted_server
 from .core import Received, Rule, ScriptedServer, ScriptFailure, ServerGroup, ServerStopped
+from .core.certificates import CertificateAuthority, ClientCertificate, default_ca
 
 __all__ = [
+    "CertificateAuthority",
+    "ClientCertificate",
     "Received",
     "Rule",
     "ScriptFailure",
     "ScriptedServer",
     "ServerGroup",
     "ServerStopped",
+    "default_ca",
     "scripted_server",
 ]

@@ -11,15 +11,14 @@ import math
 import re
 
 import pytest
+from outcomes import PENDING, failure_of, outcome
 from twisted.internet.error import ConnectionAborted, ConnectionDone, ConnectionLost
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 
-from pytest_tcpclient.core import ScriptedServer, ScriptFailure, ServerStopped
+from pytest_tcpclient.core import ScriptedServer, ServerStopped
 from pytest_tcpclient.core.script import Abort, HalfClose, Script, Write
 from pytest_tcpclient.core.steps import ExpectConnect, SendBytes
-
-PENDING = object()
 
 
 class Transport(StringTransport):
@@ -75,19 +74,6 @@ class Client:
     @property
     def received(self):
         return self.transport.value()
-
-
-def outcome(deferred):
-    results = []
-    deferred.addBoth(results.append)
-    return results[0] if results else PENDING
-
-
-def failure_of(deferred):
-    result = outcome(deferred)
-    assert isinstance(result, Failure), result
-    assert result.check(ScriptFailure)
-    return result.value
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import math
 import socket
 
 import pytest
+from outcomes import PENDING, failure_of, outcome
 from twisted.internet.defer import ensureDeferred, inlineCallbacks
 from twisted.internet.error import ConnectionAborted, ConnectionDone, ConnectionLost
 from twisted.internet.testing import MemoryReactorClock, StringTransport
@@ -22,8 +23,6 @@ from pytest_tcpclient.core import (
     ServerStopped,
 )
 from pytest_tcpclient.core.arguments import as_bytes
-
-PENDING = object()
 
 
 class Reactor(MemoryReactorClock):
@@ -74,21 +73,6 @@ class Client:
     @property
     def closed_by_server(self):
         return self.transport.disconnecting
-
-
-def outcome(deferred):
-    """What ``deferred`` fired with (a Failure if it failed), or PENDING."""
-    results = []
-    deferred.addBoth(results.append)
-    return results[0] if results else PENDING
-
-
-def failure_of(deferred):
-    """The ScriptFailure ``deferred`` failed with."""
-    result = outcome(deferred)
-    assert isinstance(result, Failure), result
-    assert result.check(ScriptFailure)
-    return result.value
 
 
 @pytest.fixture

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from typing import Union
 
-__all__ = ["BytesLike", "as_bytes", "as_chunk", "as_seconds", "as_timeout"]
+__all__ = [
+    "BytesLike",
+    "as_bool",
+    "as_bytes",
+    "as_chunk",
+    "as_host",
+    "as_seconds",
+    "as_timeout",
+]
 
 BytesLike = Union[bytes, bytearray, memoryview]
 
@@ -73,4 +82,35 @@ def as_chunk(value: object, what: str) -> int | None:
         raise TypeError(f"{what} must be an int or None, not {type(value).__name__}")
     if value < 1:
         raise ValueError(f"{what} must be 1 or more, not {value}")
+    return value
+
+
+def as_bool(value: object, what: str) -> bool:
+    """Return ``value``, a bool.
+
+    :raises TypeError: if ``value`` is not a bool (not even 0 or 1).
+    """
+    __tracebackhide__ = True
+    if not isinstance(value, bool):
+        raise TypeError(f"{what} must be bool, not {type(value).__name__}")
+    return value
+
+
+def as_host(value: object, what: str) -> str:
+    """Return ``value``, an IPv4 or IPv6 address literal, as written.
+
+    :raises TypeError: if ``value`` is not a str.
+    :raises ValueError: if ``value`` is not an IP address (a name such as
+        ``localhost`` is not: which address it stands for is the client's choice).
+    """
+    __tracebackhide__ = True
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be str, not {type(value).__name__}")
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(
+            f"{what} must be an IP address literal such as '127.0.0.1' or '::1', "
+            f"not {value!r}"
+        ) from None
     return value

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .arguments import BytesLike, as_seconds, as_timeout
+from .certificates import CertificateAuthority, default_ca
 from .framings import DEFAULT_FRAMING, DEFAULT_MAX_LENGTH, FramingLike, as_framing
 from .matching import Received
 from .rules import Rule
@@ -33,6 +34,7 @@ from .steps import (
     SendFrame,
     SendLine,
     ShutdownWrite,
+    StartTLS,
     Step,
 )
 
@@ -57,6 +59,8 @@ class StepMethods:
     """
 
     timeout: float
+    tls: bool = False
+    """Whether the server speaks TLS from the first byte."""
     _framing_value: FramingLike = DEFAULT_FRAMING
 
     @property
@@ -113,6 +117,30 @@ class StepMethods:
         __tracebackhide__ = True
         seconds = as_seconds(seconds, "expect_silence() argument 'seconds'")
         self._declare(ExpectSilence(seconds, connections=self._watches_connections))
+
+    # -- TLS ------------------------------------------------------------------------
+
+    def start_tls(self, *, client_certificate: bool = False) -> None:
+        """The server starts TLS on the connection at this point of the script,
+        as the server's side of STARTTLS: the steps after it see the
+        plaintext inside TLS. The client must start its handshake next; with
+        ``client_certificate``, it must present a certificate the server's CA
+        issued.
+
+        :raises ValueError: on a server that speaks TLS from the first byte,
+            or a second time on one connection.
+        """
+        __tracebackhide__ = True
+        if not isinstance(client_certificate, bool):
+            kind = type(client_certificate).__name__
+            raise TypeError(
+                f"start_tls() argument 'client_certificate' must be bool, not {kind}"
+            )
+        if self.tls:
+            raise ValueError(
+                "start_tls() on a server that speaks TLS from the first byte (tls=True)"
+            )
+        self._declare(StartTLS(self._certificates().server_context(client_certificate)))
 
     # -- bytes ----------------------------------------------------------------------
 
@@ -216,6 +244,10 @@ class StepMethods:
         """Declare ``step``, after every step declared before it."""
         raise NotImplementedError
 
+    def _certificates(self) -> CertificateAuthority:
+        """The CA whose server certificate TLS uses (the process's by default)."""
+        return default_ca()
+
 
 class ServerMethods(StepMethods):
     """The methods of a server: the step methods, which apply to the
@@ -277,14 +309,16 @@ class ServerMethods(StepMethods):
     def _declare(self, step: Step) -> None:
         __tracebackhide__ = True
         latest = self._latest
-        if latest is not None and latest._ended is not None and step.needs_connection:
-            raise ValueError(
-                f"{step} on the server goes to connection #{latest.number}, which "
-                f"ended with {latest._ended}: declare expect_connect() first"
-            )
+        if latest is not None:
+            if latest._ended is not None and step.needs_connection:
+                raise ValueError(
+                    f"{step} on the server goes to connection #{latest.number}, which "
+                    f"ended with {latest._ended}: declare expect_connect() first"
+                )
+            latest._check_tls(step)
         self._add(step)
-        if step.closes and latest is not None:
-            latest._ended = str(step)
+        if latest is not None:
+            latest._declared(step)
 
     def _connection(self, number: int) -> ConnectionMethods:
         """The handle of the ``number``-th connection declared."""
@@ -304,14 +338,32 @@ class ConnectionMethods(StepMethods):
     """1 for the first connection declared, 2 for the next..."""
     _watches_connections = False
     _ended: str | None = None  # the step that closed it, once declared
+    _secured = False  # whether start_tls() was declared on it
 
     def _declare(self, step: Step) -> None:
+        __tracebackhide__ = True
+        self._check(step)
+        self._add(step)
+        self._declared(step)
+
+    def _check(self, step: Step) -> None:
+        """Raise ``ValueError`` if ``step`` cannot follow the steps declared
+        on this connection so far."""
         __tracebackhide__ = True
         if self._ended is not None:
             raise ValueError(
                 f"connection #{self.number} ended with {self._ended}: declare "
                 "expect_connect() on the server for another connection"
             )
-        self._add(step)
+        self._check_tls(step)
+
+    def _check_tls(self, step: Step) -> None:
+        __tracebackhide__ = True
+        if isinstance(step, StartTLS) and self._secured:
+            raise ValueError(f"start_tls() twice on connection #{self.number}")
+
+    def _declared(self, step: Step) -> None:
         if step.closes:
             self._ended = str(step)
+        if isinstance(step, StartTLS):
+            self._secured = True

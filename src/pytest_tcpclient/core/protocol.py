@@ -14,9 +14,15 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, gatherResults, succeed
 from twisted.internet.error import ConnectionDone
-from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
+from twisted.internet.interfaces import (
+    IAddress,
+    IDelayedCall,
+    IHandshakeListener,
+    IReactorTime,
+)
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from .script import (
     Abort,
@@ -26,8 +32,10 @@ from .script import (
     HalfClose,
     Script,
     StartTimer,
+    StartTLS,
     Write,
 )
+from .tls import diagnose, secure
 
 __all__ = ["ClientCheck", "ScriptFactory", "ScriptProtocol"]
 
@@ -36,6 +44,7 @@ ClientCheck = Callable[[IAddress, int], "str | None"]
 client closes; returns what was wrong with how the client closed, or None."""
 
 
+@implementer(IHandshakeListener)
 class ScriptProtocol(Protocol):
     """One client connection: reports what the client does to the factory."""
 
@@ -44,15 +53,33 @@ class ScriptProtocol(Protocol):
     """Bytes the server wrote on this connection."""
     heard = 0
     """How many times the client's side was heard from (bytes or a close)."""
+    tls: Any = None
+    """The TLS layer under the protocol, once TLS is started."""
+    _securing = False
 
     def connectionMade(self) -> None:
-        self.factory.connected(self)
+        if not self._securing:  # the TLS layer makes the connection again
+            self.factory.connected(self)
 
     def dataReceived(self, data: bytes) -> None:
         self.factory.received(self, data)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
-        self.factory.disconnected(self, reason.check(ConnectionDone) is not None)
+        self.factory.disconnected(self, reason)
+
+    def handshakeCompleted(self) -> None:
+        self.factory.secured(self)
+
+    def start_tls(self, context: Any, early: bytes = b"") -> None:
+        """Speak TLS from now on, as the server of the handshake; ``early``:
+        the client's first TLS bytes, received before."""
+        self._securing = True
+        try:
+            self.tls = secure(self, context, self.factory.reactor)
+        finally:
+            self._securing = False
+        if early:
+            self.tls.dataReceived(early)
 
 
 class ScriptFactory(Factory):
@@ -71,9 +98,12 @@ class ScriptFactory(Factory):
         reactor: IReactorTime,
         client_check: ClientCheck | None = None,
         idle_timeout: float | None = None,
+        tls: Any = None,
     ) -> None:
         self.reactor = reactor
         self.client_check = client_check
+        self.tls = tls
+        """The OpenSSL context factory of TLS from the first byte, if any."""
         self.script = Script(idle_timeout, reactor.seconds)
         self.connections: dict[ScriptProtocol, list[Deferred[None]]] = {}
         self._held: dict[ScriptProtocol, list[bytes]] = {}  # their bytes so far
@@ -85,6 +115,8 @@ class ScriptFactory(Factory):
 
     def connected(self, protocol: ScriptProtocol) -> None:
         self.connections[protocol] = []
+        if self.tls is not None:
+            protocol.start_tls(self.tls)  # from the first byte
         if len(self.connections) > 1 and not self.script.accepts_another():
             # A client that closed and at once reconnected: the reactor may
             # accept the new connection before it reads the old one's last
@@ -124,6 +156,10 @@ class ScriptFactory(Factory):
             for deferred in settled:
                 deferred.callback(None)
 
+    def secured(self, protocol: ScriptProtocol) -> None:
+        """The TLS handshake of ``protocol`` is done."""
+        self.perform(self.script.secured(protocol))
+
     def settled(self) -> Deferred[None]:
         """A Deferred that fires once no new connection is held back: every
         connection accepted so far has been given to the script."""
@@ -140,15 +176,24 @@ class ScriptFactory(Factory):
             return
         self.perform(self.script.data_received(protocol, data))
 
-    def disconnected(self, protocol: ScriptProtocol, clean: bool) -> None:
+    def disconnected(self, protocol: ScriptProtocol, reason: Failure) -> None:
         protocol.heard += 1
         if protocol in self._held:
             self._admit(protocol)
         waiting = self.connections.pop(protocol)
-        problem = None
-        if self.client_check is not None:
-            problem = self.client_check(protocol.transport.getPeer(), protocol.sent)
-        self.perform(self.script.connection_lost(protocol, clean, problem))
+        tls = protocol.tls
+        if tls is not None and not tls.handshake_done:
+            self.perform(self.script.broken(protocol, diagnose(reason, tls)))
+        else:
+            if tls is not None and tls.tcp_reason is not None:
+                # A close with no TLS close_notify after it is a client's close
+                # all the same (smtplib and http.client close so).
+                reason = tls.tcp_reason
+            clean = reason.check(ConnectionDone) is not None
+            problem = None
+            if self.client_check is not None:
+                problem = self.client_check(protocol.transport.getPeer(), protocol.sent)
+            self.perform(self.script.connection_lost(protocol, clean, problem))
         if len(self._held) == len(self.connections):
             for held in list(self._held):  # the one they waited for is gone
                 self._admit(held)
@@ -182,6 +227,8 @@ class ScriptFactory(Factory):
                     _abort(action.connection.transport)
                 elif isinstance(action, HalfClose):
                     action.connection.transport.loseWriteConnection()
+                elif isinstance(action, StartTLS):
+                    action.connection.start_tls(action.context, action.early)
         finally:
             for timer in cancelled.values():
                 timer.cancel()

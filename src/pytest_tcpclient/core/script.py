@@ -41,6 +41,7 @@ __all__ = [
     "HalfClose",
     "Script",
     "ScriptFailure",
+    "StartTLS",
     "StartTimer",
     "Write",
 ]
@@ -84,6 +85,17 @@ class HalfClose:
 
 
 @dataclass(frozen=True)
+class StartTLS:
+    """Speak TLS on ``connection`` from now on, as the server of the handshake,
+    with the OpenSSL context factory ``context``."""
+
+    connection: Connection
+    context: object
+    early: bytes = b""
+    """The client's first TLS bytes, read as plaintext before."""
+
+
+@dataclass(frozen=True)
 class StartTimer:
     """Call :meth:`Script.timed_out` with ``key`` in ``seconds`` unless cancelled first."""
 
@@ -98,7 +110,7 @@ class CancelTimer:
     key: int = 1
 
 
-Action = Union[Write, Close, Abort, HalfClose, StartTimer, CancelTimer]
+Action = Union[Write, Close, Abort, HalfClose, StartTLS, StartTimer, CancelTimer]
 
 
 class ScriptFailure(AssertionError):
@@ -229,6 +241,10 @@ class Conversation:
         self.transcript.event(f"{self.script.label(self.number)}server shut down its side")
         self.write_closed = True
         self.script.act(HalfClose(self.connection))
+
+    def start_tls(self, context: object, early: bytes) -> None:
+        self.transcript.event(f"{self.script.label(self.number)}server started TLS")
+        self.script.act(StartTLS(self.connection, context, early))
 
 
 class Script:
@@ -417,6 +433,26 @@ class Script:
         if inbox is not None:
             inbox.push(Closed(clean, problem))
         return self._run()
+
+    def broken(self, connection: Connection, summary: str) -> list[Action]:
+        """``connection`` ended in a way that fails the script whatever its steps
+        (a TLS handshake that failed); ``summary`` says how. A connection the
+        server was closing just ended."""
+        if connection in self._closing:
+            return self.connection_lost(connection, True)
+        if connection in self._open:
+            self._open.remove(connection)
+        if self.failure is not None:
+            return []
+        self.transcript.event(f"{self._label_of(connection)}TLS handshake failed")
+        owner = self._owner.get(connection)
+        return self._fail(Failed(summary), owner)
+
+    def secured(self, connection: Connection) -> list[Action]:
+        """The TLS handshake on ``connection`` is done."""
+        if self.failure is None:
+            self.transcript.event(f"{self._label_of(connection)}TLS handshake done")
+        return []
 
     def stop(self) -> list[Action]:
         """The server stops: a step still pending fails, so no wait is left open."""

@@ -15,7 +15,8 @@ from twisted.internet.defer import Deferred, DeferredList, fail, succeed
 from twisted.internet.interfaces import IListeningPort, IReactorTCP
 from twisted.python.failure import Failure
 
-from .arguments import as_timeout
+from .arguments import as_bool, as_host, as_timeout
+from .certificates import CertificateAuthority, default_ca
 from .framings import FramingLike, as_framing
 from .matching import Received
 from .methods import ConnectionMethods, ServerMethods
@@ -66,6 +67,12 @@ class ScriptedServer(ServerMethods):
         reactor serves a copy of it; the caller closes its own.
     :param framing: the framing of frames when a step or a rule names none
         (:attr:`framing`).
+    :param tls: speak TLS from the first byte, with the certificate ``ca``
+        issued for ``localhost``, ``127.0.0.1`` and ``::1``.
+    :param client_certificate: with ``tls``, require a client certificate
+        that ``ca`` issued.
+    :param ca: the certificate authority of TLS (:func:`default_ca`, the
+        process's, if None).
     """
 
     def __init__(
@@ -77,13 +84,21 @@ class ScriptedServer(ServerMethods):
         client_check: ClientCheck | None = None,
         listener: socket.socket | None = None,
         framing: FramingLike | None = None,
+        tls: bool = False,
+        client_certificate: bool = False,
+        ca: CertificateAuthority | None = None,
     ) -> None:
         self.timeout = as_timeout(
             timeout, "ScriptedServer() argument 'timeout'", DEFAULT_TIMEOUT
         )
         self.framing = framing
         self.host = host
-        self._factory = ScriptFactory(reactor, client_check, self.timeout)  # type: ignore[arg-type]
+        self.tls = tls
+        self.client_certificate = client_certificate
+        """Whether a client must present a certificate."""
+        self._ca = ca
+        context = self._certificates().server_context(client_certificate) if tls else None
+        self._factory = ScriptFactory(reactor, client_check, self.timeout, context)  # type: ignore[arg-type]
         self._port: IListeningPort | None
         if listener is None:
             self._port = reactor.listenTCP(0, self._factory, interface=host)
@@ -100,7 +115,7 @@ class ScriptedServer(ServerMethods):
         script = self._factory.script
         state = "stopped" if self.stopped else "listening"
         return (
-            f"<ScriptedServer {self.host}:{self.service_port} {state}, "
+            f"<ScriptedServer {show_address(self.host, self.service_port)} {state}, "
             f"{script.completed}/{len(script.steps)} steps done>"
         )
 
@@ -140,6 +155,11 @@ class ScriptedServer(ServerMethods):
 
     def _connection(self, number: int) -> Connection:
         return Connection(self, number)
+
+    def _certificates(self) -> CertificateAuthority:
+        if self._ca is None:
+            self._ca = default_ca()
+        return self._ca
 
     def _settle_joins(self) -> bool:
         """Whether the test took the failure from a :meth:`join` that failed
@@ -254,8 +274,8 @@ class Connection(ConnectionMethods):
         self.number = number
 
     def __repr__(self) -> str:
-        server = self._server
-        return f"<Connection #{self.number} of {server.host}:{server.service_port}>"
+        address = show_address(self._server.host, self._server.service_port)
+        return f"<Connection #{self.number} of {address}>"
 
     @property
     def timeout(self) -> float:  # type: ignore[override]
@@ -266,6 +286,14 @@ class Connection(ConnectionMethods):
     def framing(self) -> FramingLike:  # type: ignore[override]
         """The server's framing."""
         return self._server.framing
+
+    @property
+    def tls(self) -> bool:  # type: ignore[override]
+        """Whether the server speaks TLS from the first byte."""
+        return self._server.tls
+
+    def _certificates(self) -> CertificateAuthority:
+        return self._server._certificates()
 
     def join(self) -> Deferred[None]:
         """A Deferred that fires when every step declared so far on this
@@ -367,15 +395,22 @@ class ServerGroup:
         self,
         listener: socket.socket | None = None,
         framing: FramingLike | None = None,
+        *,
+        host: str | None = None,
+        tls: bool = False,
+        client_certificate: bool = False,
     ) -> ScriptedServer:
         """Make one more server, listening at once on its own port (or on
-        ``listener``), with ``framing``, as :class:`ScriptedServer` says."""
+        ``listener``), with ``framing``, ``tls`` and ``client_certificate`` as
+        :class:`ScriptedServer` says; on ``host``, else the group's."""
         server = self._server_class(
             self._reactor,
             timeout=self.timeout,
-            host=self.host,
+            host=self.host if host is None else host,
             listener=listener,
             framing=framing,
+            tls=tls,
+            client_certificate=client_certificate,
         )
         self.servers.append(server)
         return server
@@ -424,13 +459,27 @@ class ServerFactory:
         self._report = report
         self._made: list[ScriptedServer] = []
 
-    def __call__(self, *, framing: FramingLike | None = None) -> ScriptedServer:
-        """One more server, listening at once on its own port; ``framing`` is
-        its :attr:`~ScriptedServer.framing`."""
+    def __call__(
+        self,
+        *,
+        framing: FramingLike | None = None,
+        tls: bool = False,
+        client_certificate: bool = False,
+        host: str | None = None,
+    ) -> ScriptedServer:
+        """One more server, listening at once on its own port.
+
+        :param framing: its :attr:`~ScriptedServer.framing`.
+        :param tls: speak TLS from the first byte (needs the ``tls`` extra).
+        :param client_certificate: with ``tls``, require a client certificate.
+        :param host: the IP address to listen on, else the group's.
+        :raises TypeError, ValueError: for a bad argument, at the call.
+        """
         __tracebackhide__ = True
-        if framing is not None:
-            as_framing(framing, "tcpserver_factory() argument 'framing'")
-        server = self._group.new(framing=framing)
+        options = server_options(
+            "tcpserver_factory()", framing, tls, client_certificate, host
+        )
+        server = self._group.new(**options)
         self._made.append(server)
         return server
 
@@ -441,6 +490,52 @@ class ServerFactory:
         """Verify and close every server made so far; a Deferred of the outcome."""
         made, self._made = self._made, []
         return self._report(self._group.stop(servers=made))
+
+
+def show_address(host: str, port: int) -> str:
+    """``host:port``, an IPv6 address in brackets (``[::1]:8080``)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def server_options(
+    what: str,
+    framing: FramingLike | None = None,
+    tls: bool = False,
+    client_certificate: bool = False,
+    host: str | None = None,
+    *,
+    argument: str = "{what} argument '{name}'",
+    tls_hint: str = "tls=True",
+) -> dict[str, Any]:
+    """Check the options of one more server, made by ``what``, at the call;
+    return them as keyword arguments of :meth:`ServerGroup.new`.
+
+    ``argument`` names an option in errors (``{what}`` and ``{name}`` are
+    filled in), ``tls_hint`` says how to ask for TLS. TLS is checked to be
+    installed here, and the CA made: a missing extra is the caller's error,
+    at the caller's line.
+    """
+    __tracebackhide__ = True
+
+    def name(option: str) -> str:
+        return argument.format(what=what, name=option)
+
+    if framing is not None:
+        as_framing(framing, name("framing"))
+    as_bool(tls, name("tls"))
+    as_bool(client_certificate, name("client_certificate"))
+    if client_certificate and not tls:
+        raise ValueError(f"{name('client_certificate')} needs TLS ({tls_hint})")
+    if host is not None:
+        as_host(host, name("host"))
+    if tls:
+        default_ca().server_context(client_certificate)
+    return {
+        "framing": framing,
+        "tls": tls,
+        "client_certificate": client_certificate,
+        "host": host,
+    }
 
 
 def _combine(failures: list[tuple[ScriptedServer, object]]) -> Failure | None:

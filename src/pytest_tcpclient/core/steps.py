@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
+from . import tls
 from .arguments import as_bytes, as_chunk, as_seconds
 from .framings import (
     DEFAULT_FRAMING,
@@ -151,6 +152,10 @@ class Conversation(Protocol):
 
     def shutdown_write(self) -> None:
         """Half-close: send a FIN, keep reading."""
+
+    def start_tls(self, context: object, early: bytes) -> None:
+        """Speak TLS from now on, with the OpenSSL context factory ``context``;
+        ``early``: the client's first TLS bytes, read before."""
 
     def now(self) -> float:
         """The reactor's clock, in seconds."""
@@ -321,6 +326,30 @@ class ShutdownWrite(Step):
 
     def run(self, conversation: Conversation) -> bool:
         conversation.shutdown_write()
+        return True
+
+
+class StartTLS(Step):
+    """The server starts TLS on the connection (the server's side of STARTTLS):
+    the steps after it see the plaintext inside TLS.
+
+    The client must send nothing more in plaintext: what it sent that no step
+    took must be the start of its TLS handshake.
+    """
+
+    def __init__(self, context: object) -> None:
+        self.context = context
+
+    def __str__(self) -> str:
+        return "start_tls()"
+
+    def run(self, conversation: Conversation) -> bool:
+        inbox = conversation.inbox
+        early = inbox.peek(inbox.available())
+        if early and not tls.is_handshake(early):
+            raise Failed(tls.sent_plaintext(early))
+        inbox.consume(len(early))
+        conversation.start_tls(self.context, early)
         return True
 
 
