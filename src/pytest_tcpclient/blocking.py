@@ -44,10 +44,11 @@ from .core import (
     ServerGroup,
 )
 from .core.arguments import as_timeout
-from .core.framings import FramingLike, as_framing
+from .core.framings import FramingLike
 from .core.matching import Received
 from .core.methods import ConnectionMethods, ServerMethods
 from .core.rules import Rule
+from .core.server import server_options, show_address
 from .core.steps import Step
 
 __all__ = [
@@ -337,11 +338,13 @@ class BlockingServer(ServerMethods):
         timeout: float,
         convert: Convert,
         framing: FramingLike | None = None,
+        tls: bool = False,
     ) -> None:
         self._thread = thread
         self._convert = convert
         self._server: ScriptedServer | None = None
         self.framing = framing  # type: ignore[assignment]
+        self.tls = tls
         self.host = host
         """The address the server listens on."""
         self.service_port = port
@@ -351,7 +354,8 @@ class BlockingServer(ServerMethods):
 
     def __repr__(self) -> str:
         if self._server is None:
-            return f"<{type(self).__name__} {self.host}:{self.service_port} starting>"
+            address = show_address(self.host, self.service_port)
+            return f"<{type(self).__name__} {address} starting>"
         return repr(self._server).replace("ScriptedServer", type(self).__name__, 1)
 
     @property
@@ -427,8 +431,8 @@ class BlockingConnection(ConnectionMethods):
         self.number = number
 
     def __repr__(self) -> str:
-        server = self._server
-        return f"<Connection #{self.number} of {server.host}:{server.service_port}>"
+        address = show_address(self._server.host, self._server.service_port)
+        return f"<Connection #{self.number} of {address}>"
 
     @property
     def timeout(self) -> float:  # type: ignore[override]
@@ -439,6 +443,11 @@ class BlockingConnection(ConnectionMethods):
     def framing(self) -> FramingLike:  # type: ignore[override]
         """The server's framing."""
         return self._server.framing
+
+    @property
+    def tls(self) -> bool:  # type: ignore[override]
+        """Whether the server speaks TLS from the first byte."""
+        return self._server.tls
 
     def join(self) -> None:
         """Wait until every step declared so far on this connection is done,
@@ -486,30 +495,35 @@ class BlockingServers:
         what: str = "tcpserver_factory()",
         made: list[ScriptedServer] | None = None,
         framing: FramingLike | None = None,
+        tls: bool = False,
+        client_certificate: bool = False,
+        host: str | None = None,
     ) -> BlockingServer:
         """One more server, listening when this returns, without waiting for the
         reactor thread: the socket is bound and listening here, and the reactor
         thread serves it from its next turn on (until then the kernel queues
         the connections). ``made`` also gets the core's server, on the reactor
-        thread; ``framing`` is the server's; ``what`` names the call in errors."""
+        thread; ``framing``, ``tls``, ``client_certificate`` and ``host`` are
+        the server's; ``what`` names the call in errors."""
         __tracebackhide__ = True
         can_block(what)
         self.thread.check_alive(what)
-        if framing is not None:
-            as_framing(framing, f"{what.removesuffix('()')}() argument 'framing'")
-        listener = _listening_socket(self.group.host)
+        options = server_options(what, framing, tls, client_certificate, host)
+        options["host"] = host = self.group.host if host is None else host
+        listener = _listening_socket(host)
         server = BlockingServer(
             self.thread,
-            self.group.host,
+            host,
             listener.getsockname()[1],
             self.group.timeout,
             self.convert,
             framing,
+            tls,
         )
 
         def make() -> None:
             try:
-                made_server = self.group.new(listener=listener, framing=framing)
+                made_server = self.group.new(listener=listener, **options)
             finally:
                 listener.close()  # the reactor serves a copy of its own
             server._made(made_server)
@@ -556,12 +570,24 @@ class BlockingServerFactory(ServerFactory):
         self._servers = servers
 
     def __call__(  # type: ignore[override]
-        self, *, framing: FramingLike | None = None
+        self,
+        *,
+        framing: FramingLike | None = None,
+        tls: bool = False,
+        client_certificate: bool = False,
+        host: str | None = None,
     ) -> BlockingServer:
-        """One more server, listening at once on its own port; ``framing`` is
-        its framing."""
+        """One more server, listening at once on its own port; the arguments
+        are those of :meth:`ServerFactory.__call__`."""
         __tracebackhide__ = True
-        return self._servers.new("tcpserver_factory()", made=self._made, framing=framing)
+        return self._servers.new(
+            "tcpserver_factory()",
+            self._made,
+            framing,
+            tls,
+            client_certificate,
+            host,
+        )
 
     def stop(self) -> None:  # type: ignore[override]
         """Verify and close every server made so far.
@@ -576,7 +602,12 @@ class BlockingServerFactory(ServerFactory):
 
 
 def scripted_server(
-    *, timeout: float = DEFAULT_TIMEOUT, host: str = "127.0.0.1"
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    host: str = "127.0.0.1",
+    framing: FramingLike | None = None,
+    tls: bool = False,
+    client_certificate: bool = False,
 ) -> ScriptedServerBlock:
     """A scripted server for a blocking client, for ``unittest`` or any runner::
 
@@ -593,24 +624,26 @@ def scripted_server(
     server is closed either way.
 
     :param timeout: the default step timeout, in seconds.
-    :param host: the address to listen on.
+    :param host: the IP address to listen on.
+    :param framing: the server's framing of frames.
+    :param tls: speak TLS from the first byte, with a certificate that
+        :func:`~pytest_tcpclient.default_ca` issued.
+    :param client_certificate: with ``tls``, require a client certificate.
     :raises TypeError, ValueError: for a bad argument, at the call.
     """
     __tracebackhide__ = True
     timeout = as_timeout(timeout, "scripted_server() argument 'timeout'", DEFAULT_TIMEOUT)
-    if not isinstance(host, str):
-        kind = type(host).__name__
-        raise TypeError(f"scripted_server() argument 'host' must be str, not {kind}")
-    return ScriptedServerBlock(timeout, host)
+    options = server_options("scripted_server()", framing, tls, client_certificate, host)
+    return ScriptedServerBlock(timeout, options)
 
 
 class ScriptedServerBlock:
     """The context manager :func:`scripted_server` returns: ``__enter__``
     starts the server, ``__exit__`` verifies and closes it."""
 
-    def __init__(self, timeout: float, host: str) -> None:
+    def __init__(self, timeout: float, options: dict[str, Any]) -> None:
         self._timeout = timeout
-        self._host = host
+        self._options = options
         self._servers: BlockingServers | None = None
 
     def __enter__(self) -> BlockingServer:
@@ -618,8 +651,8 @@ class ScriptedServerBlock:
         if self._servers is not None:
             raise RuntimeError("a scripted_server() block can be entered once")
         thread = reactor_thread()
-        self._servers = BlockingServers(thread, timeout=self._timeout, host=self._host)
-        return self._servers.new("scripted_server()")
+        self._servers = BlockingServers(thread, timeout=self._timeout)
+        return self._servers.new("scripted_server()", **self._options)
 
     def __exit__(
         self,

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import functools
 import inspect
+import ssl
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -34,7 +35,8 @@ from twisted.python.failure import Failure
 
 from . import asyncio_bridge, blocking, coexistence
 from .core import DEFAULT_TIMEOUT, ScriptedServer, ScriptFailure, ServerFactory, ServerGroup
-from .core.arguments import as_timeout
+from .core.arguments import as_host, as_timeout
+from .core.certificates import CertificateAuthority, ClientCertificate, default_ca
 from .core.framings import FramingLike
 from .core.protocol import ClientCheck
 from .core.server import JoinDeferred, failing_with
@@ -67,10 +69,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "default timeout, in seconds, of every tcpserver step (default: 1).",
         default="1",
     )
+    group.addoption(
+        "--tcpserver-host",
+        dest="tcpserver_host",
+        metavar="ADDRESS",
+        default=None,
+        help="IP address every tcpserver listens on (overrides the ini option).",
+    )
+    parser.addini(
+        "tcpserver_host",
+        "IP address every tcpserver listens on (default: 127.0.0.1).",
+        default="127.0.0.1",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     _default_timeout(config)  # a bad value is a usage error before any test runs
+    _default_host(config)
     config.addinivalue_line(
         "markers",
         "tcpserver_reactor(name): where the test's scripted servers run: 'thread' (a "
@@ -97,6 +112,17 @@ def _default_timeout(config: pytest.Config) -> float:
         raise pytest.UsageError(message) from None
     try:
         return as_timeout(value, name, DEFAULT_TIMEOUT)
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None
+
+
+def _default_host(config: pytest.Config) -> str:
+    """The address servers listen on: ``--tcpserver-host``, else the ini option."""
+    option = config.getoption("tcpserver_host")
+    raw = option if option is not None else config.getini("tcpserver_host")
+    name = "--tcpserver-host" if option is not None else "tcpserver_host"
+    try:
+        return as_host(raw, name)
     except ValueError as error:
         raise pytest.UsageError(str(error)) from None
 
@@ -166,12 +192,19 @@ class AsyncioServerFactory(ServerFactory):
     and ``await tcpserver_factory.stop()``, as in the asyncio-only plugin."""
 
     async def __call__(  # type: ignore[override]
-        self, *, framing: FramingLike | None = None
+        self,
+        *,
+        framing: FramingLike | None = None,
+        tls: bool = False,
+        client_certificate: bool = False,
+        host: str | None = None,
     ) -> PytestServer:
-        """One more server, listening at once on its own port; ``framing`` is
-        its framing."""
+        """One more server, listening at once on its own port; the arguments
+        are those of :meth:`ServerFactory.__call__`."""
         __tracebackhide__ = True
-        return super().__call__(framing=framing)  # type: ignore[return-value]
+        return super().__call__(  # type: ignore[return-value]
+            framing=framing, tls=tls, client_certificate=client_certificate, host=host
+        )
 
 
 class _TestServers:
@@ -193,6 +226,7 @@ class _TestServers:
         self.group = ServerGroup(
             reactor,
             timeout=_default_timeout(request.config),
+            host=_default_host(request.config),
             server_class=server_class,  # type: ignore[arg-type]
         )
 
@@ -295,6 +329,7 @@ def _tcpclient_thread(request: pytest.FixtureRequest) -> Iterator[blocking.Block
     servers = blocking.BlockingServers(
         blocking.reactor_thread(),
         timeout=_default_timeout(request.config),
+        host=_default_host(request.config),
         convert=lambda failure: pytest.fail.Exception(str(failure)),
     )
     yield servers
@@ -377,10 +412,45 @@ def tcpserver_factory(request: pytest.FixtureRequest) -> ServerFactory:
 
 @pytest.fixture
 def tcpserver(request: pytest.FixtureRequest) -> PytestServer:
-    """A scripted TCP server, listening on 127.0.0.1 when the test starts.
+    """A scripted TCP server, listening on 127.0.0.1 (or ``--tcpserver-host``)
+    when the test starts.
 
     Declare what the client must do and what the server sends back; yield or
     await ``tcpserver.join()`` to wait for it. Teardown finishes the script
     and fails the test if the client strayed.
     """
     return _servers_for(request).new()
+
+
+# -- TLS ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tcpserver_ca() -> CertificateAuthority:
+    """The throwaway certificate authority of the session: it issued the
+    certificate of every ``tls=True`` server (valid for ``localhost``,
+    ``127.0.0.1`` and ``::1``) and of ``tcpclient_certificate``.
+
+    For clients: ``cert_pem``, ``cert_path`` (a PEM file), ``ssl_context()``,
+    ``trust_root`` (Twisted's ``optionsForClientTLS(trustRoot=...)``).
+    Needs ``pip install pytest-tcpclient[tls]``.
+    """
+    return default_ca()
+
+
+@pytest.fixture
+def tcpclient_ssl_context(tcpserver_ca: CertificateAuthority) -> ssl.SSLContext:
+    """A client ``ssl.SSLContext`` that trusts the servers' certificate:
+    ``ssl.create_default_context()`` plus ``tcpserver_ca``, hostname checks
+    on. A new one per test, so a test may change it."""
+    return tcpserver_ca.ssl_context()
+
+
+@pytest.fixture(scope="session")
+def tcpclient_certificate(tcpserver_ca: CertificateAuthority) -> ClientCertificate:
+    """A client certificate and its key, issued by ``tcpserver_ca``, for
+    servers made with ``client_certificate=True``:
+    ``tcpclient_certificate.configure(ssl_context)`` loads them (or
+    ``cert_path``/``key_path``, ``cert_pem``/``key_pem``,
+    ``private_certificate`` for Twisted)."""
+    return tcpserver_ca.issue_client_certificate()

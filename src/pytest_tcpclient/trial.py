@@ -33,7 +33,8 @@ from .core import (
     ServerFactory,
     ServerGroup,
 )
-from .core.server import failing_with
+from .core.certificates import CertificateAuthority, default_ca
+from .core.server import failing_with, server_options
 
 __all__ = ["TCPServerMixin", "TCPServerTestCase", "TrialServer"]
 
@@ -114,11 +115,16 @@ class TCPServerMixin:
     so it runs after their cleanups, verifies every server and closes it.
 
     Class attributes: ``tcpserver_timeout``, the default timeout of every
-    step in seconds, and ``tcpserver_host``, the address servers listen on.
+    step in seconds; ``tcpserver_host``, the IP address servers listen on;
+    ``tcpserver_tls`` and ``tcpserver_client_certificate``, the TLS of
+    ``self.tcpserver`` (``self.tcpserver_factory(tls=True)`` makes more).
+    With TLS, ``self.tcpserver_ca`` is the certificate authority clients trust.
     """
 
     tcpserver_timeout: float = DEFAULT_TIMEOUT
     tcpserver_host: str = "127.0.0.1"
+    tcpserver_tls: bool = False
+    tcpserver_client_certificate: bool = False
 
     tcpserver: TrialServer
     tcpserver_factory: ServerFactory
@@ -154,8 +160,22 @@ class TCPServerMixin:
             group,
             lambda stopped: stopped.addErrback(failing_with, self.failureException),
         )
-        self.tcpserver = group.new()  # type: ignore[assignment]
+        options = server_options(
+            type(self).__name__,
+            tls=self.tcpserver_tls,
+            client_certificate=self.tcpserver_client_certificate,
+            host=self.tcpserver_host,
+            argument="{what}.tcpserver_{name}",
+            tls_hint="tcpserver_tls = True",
+        )
+        self.tcpserver = group.new(**options)  # type: ignore[assignment]
         return super().setUp()  # type: ignore[misc]
+
+    @property
+    def tcpserver_ca(self) -> CertificateAuthority:
+        """The certificate authority of the servers' TLS: trust it in clients
+        (``ssl_context()``, ``cert_path``, ``trust_root``...)."""
+        return default_ca()
 
     def _tcpserver_stop(self, group: ServerGroup) -> Deferred[None]:
         """Verify every server as the pytest fixture's teardown does; close them."""
