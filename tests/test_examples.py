@@ -108,6 +108,7 @@ DIAGNOSTICS = {
         r"Timed out waiting for frame b'.*'",
         r"Expected frame b'.*' but received frame b'.*'",
         r".* needs a connection, but none was made .*",
+        r"Expected a TLS handshake, but the client sent plaintext b'.*'",
     ],
     # Plain tests with blocking clients: one example per family.
     "sync": [
@@ -115,6 +116,8 @@ DIAGNOSTICS = {
         r"Timed out waiting for b'.*'",
         r"Timed out waiting for the client to close the connection",
         r"Expected one connection at a time, .*",
+        r"TLS handshake failed: the client rejected the server's certificate \(.*\)",
+        r"Expected a client certificate, but the client presented none",
     ],
 }
 """The diagnostics each directory of examples shows, as regular expressions."""
