@@ -339,6 +339,23 @@ def test_scripted_server_listens_on_the_host_given():
     assert server.host == "::1"
 
 
+def test_scripted_server_speaks_tls_with_the_process_ca():
+    from pytest_tcpclient import default_ca
+
+    with scripted_server(tls=True, client_certificate=True) as server:
+        assert (server.tls, server.host) == (True, "127.0.0.1")
+        server.expect_connect()
+        server.expect_bytes(b"PING\r\n")
+        server.send_bytes(b"+PONG\r\n")
+        context = default_ca().ssl_context()
+        default_ca().issue_client_certificate().configure(context)
+        raw = client(server.service_port)
+        with context.wrap_socket(raw, server_hostname="localhost") as s:
+            s.sendall(b"PING\r\n")
+            assert s.recv(100) == b"+PONG\r\n"
+            server.join()
+
+
 def test_leaving_the_block_verifies_the_script_and_raises_a_script_failure():
     with (
         pytest.raises(ScriptFailure, match=r"^Timed out waiting for a connection"),
