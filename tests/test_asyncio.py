@@ -225,7 +225,9 @@ def test_the_example_behaves_as_its_docstring_says(examples_report, path: Path):
     outcome = report.outcome(name)
     assert outcome == expected.outcome
     if outcome == "failed":
-        assert_failed_at(report, name, "await tcpserver.join()", expected.failure)
+        # The join of the tcpserver fixture, or of a server the factory made.
+        joined = "server" if "tcpserver_factory(" in path.read_text() else "tcpserver"
+        assert_failed_at(report, name, f"await {joined}.join()", expected.failure)
     elif outcome == "error":
         # As pytest.fail(pytrace=False) reports it: the diagnostic alone.
         section = report.section(name, "teardown")
