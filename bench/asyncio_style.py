@@ -13,11 +13,21 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import socket
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from common import DEADLINE, FRAME_HEADER, HOST, STEP_TIMEOUT, Stopwatch, Timing
+from asyncio_clients import (
+    BenchError,
+    Client,
+    Reader,
+    Writer,
+    close,
+    framer,
+    pinger,
+    sender,
+    wait,
+)
+from common import FRAME_HEADER, HOST, STEP_TIMEOUT, Stopwatch, Timing
 from twisted.internet.defer import maybeDeferred
 from twisted.internet.protocol import Protocol
 from twisted_style import OneProtocol, RawPong
@@ -26,29 +36,8 @@ from pytest_tcpclient import asyncio_bridge
 from pytest_tcpclient.core import ServerGroup
 from pytest_tcpclient.plugin import PytestServer
 
-Reader = asyncio.StreamReader
-Writer = asyncio.StreamWriter
-Client = Callable[[Reader, Writer], Coroutine[Any, Any, None]]
 Handler = Callable[[Reader, Writer], Coroutine[Any, Any, None]]
 Runners = dict[str, Callable[[], Awaitable[Timing]]]
-
-
-class BenchError(Exception):
-    """A server or client saw something other than what the workload sends."""
-
-
-async def wait(awaitable: Awaitable[Any]) -> Any:
-    """``await awaitable``, failing after :data:`DEADLINE` seconds."""
-
-    async def waiting() -> Any:
-        return await awaitable
-
-    return await asyncio.wait_for(waiting(), DEADLINE)
-
-
-async def close(writer: Writer) -> None:
-    writer.close()
-    await wait(writer.wait_closed())
 
 
 # -- running one workload -------------------------------------------------------------
@@ -142,16 +131,7 @@ def expect_bytes(data: bytes, chunk: int, nodelay: bool = False) -> Runners:
     after each write, so each write leaves as its own segment.
     """
 
-    async def client(reader: Reader, writer: Writer) -> None:
-        if nodelay:
-            sock = writer.get_extra_info("socket")
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        for offset in range(0, len(data), chunk):
-            writer.write(data[offset : offset + chunk])
-            if nodelay:
-                await asyncio.sleep(0)
-            else:
-                await writer.drain()
+    client = sender(data, chunk, nodelay)
 
     async def handler(reader: Reader, writer: Writer) -> None:
         offset = 0
@@ -179,12 +159,7 @@ def round_trips(requests: list[bytes], replies: list[bytes]) -> Runners:
     server costs on an asyncio loop, the ceiling of the plugin there.
     """
     size = len(requests[0])
-
-    async def client(reader: Reader, writer: Writer) -> None:
-        for request, reply in zip(requests, replies, strict=True):
-            writer.write(request)
-            if await reader.readexactly(size) != reply:
-                raise BenchError(f"wrong reply to {request!r}")
+    client = pinger(requests, replies)
 
     async def handler(reader: Reader, writer: Writer) -> None:
         for request, reply in zip(requests, replies, strict=True):
@@ -211,16 +186,7 @@ def frames(requests: list[bytes], replies: list[bytes], wire: bytes) -> Runners:
     The client checks the reply stream in place as it arrives, so its cost is
     small and the same for both servers.
     """
-    incoming = b"".join(FRAME_HEADER.pack(len(r)) + r for r in replies)
-
-    async def client(reader: Reader, writer: Writer) -> None:
-        writer.write(wire)
-        offset = 0
-        while offset < len(incoming):
-            received = await reader.read(1 << 16)
-            if not received or not incoming.startswith(received, offset):
-                raise BenchError(f"unexpected bytes at offset {offset}")
-            offset += len(received)
+    client = framer(wire, replies)
 
     async def handler(reader: Reader, writer: Writer) -> None:
         for request, reply in zip(requests, replies, strict=True):

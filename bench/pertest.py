@@ -283,21 +283,29 @@ class Suites:
     def close(self) -> None:
         self._tmp.cleanup()
 
-    def run(self, style: str, variant: str, plugin_enabled: bool = True) -> list[float]:
+    def run(
+        self,
+        style: str,
+        variant: str,
+        plugin_enabled: bool = True,
+        python: Path | None = None,
+    ) -> list[float]:
         """Wall-clock and CPU seconds pytest spends running the tests of the file
-        of ``style`` and ``variant``."""
+        of ``style`` and ``variant``; with ``python``, another environment's
+        (the original's: no pytest-twisted there)."""
         timing = self.path / "timing"
         timing.unlink(missing_ok=True)
         command = [
-            sys.executable,
+            str(python or sys.executable),
             "-m",
             "pytest",
             "-q",
             "-p",
             "no:cacheprovider",
-            "--reactor=default",
             f"test_{style}_{variant}.py",
         ]
+        if python is None:
+            command.insert(-1, "--reactor=default")
         if not plugin_enabled:
             command[4:4] = ["-p", "no:tcpclient"]
         env = {

@@ -174,8 +174,10 @@ def child(arguments: list[str]) -> dict:
 # -- per-test overhead --------------------------------------------------------------------
 
 
-def per_test(sizes: Sizes, repeat: int) -> dict:
-    """{style: {variant: [[wall, cpu]...]}} from pytest runs of generated files."""
+def per_test(sizes: Sizes, repeat: int, original: Path | None = None) -> dict:
+    """{style: {variant: [[wall, cpu]...]}} from pytest runs of generated files;
+    with ``original`` (its interpreter), the asyncio files through the original
+    too (``original``, ``nothing, original``)."""
     import pertest
 
     suites = pertest.Suites(sizes.tests)
@@ -184,10 +186,15 @@ def per_test(sizes: Sizes, repeat: int) -> dict:
         for index in range(repeat):
             for style in pertest.STYLES:
                 runs = results.setdefault(style, {})
-                variants = list(pertest.VARIANTS)
+                variants = [(variant, variant, None) for variant in pertest.VARIANTS]
+                if original is not None and style == "asyncio":
+                    variants.append(("original", "plugin", original))
+                    variants.append(("nothing, original", "nothing", original))
                 shift = index % len(variants)  # rotate who goes first
-                for variant in variants[shift:] + variants[:shift]:
-                    runs.setdefault(variant, []).append(suites.run(style, variant))
+                for name, variant, python in variants[shift:] + variants[:shift]:
+                    runs.setdefault(name, []).append(
+                        suites.run(style, variant, python=python)
+                    )
                 runs.setdefault("nothing, plugin disabled", []).append(
                     suites.run(style, "nothing", plugin_enabled=False)
                 )
@@ -213,14 +220,18 @@ class Row:
     plugin: list[float]
     raw: list[float] | None = None
     target: str = ""
-    met: Callable[[float, float | None], bool] | None = None
+    met: Callable[[float, float | None, float | None], bool] | None = None
+    """Whether the target is met, given the medians of plugin, raw and original."""
     cpu: tuple[list[float], list[float]] | None = None
     ratio: bool = True
     """Whether plugin/raw means anything (not for a few KiB of RSS growth)."""
+    original: list[float] | None = None
+    """The asyncio-only pytest-tcpclient 0.7.29's values, where it ran."""
 
     def cells(self) -> list[str]:
         plugin = statistics.median(self.plugin)
         raw = statistics.median(self.raw) if self.raw else None
+        original = statistics.median(self.original) if self.original else None
         ratio = spread = cpu = "-"
         if raw and self.ratio:
             ratio = f"{plugin / raw:.2f}"
@@ -233,7 +244,7 @@ class Row:
                 cpu = f"{statistics.median(self.cpu[0]) / cpu_raw:.2f}"
         met = "-"
         if self.met is not None:
-            met = "yes" if self.met(plugin, raw) else "NO"
+            met = "yes" if self.met(plugin, raw, original) else "NO"
         return [
             self.workload,
             self.style,
@@ -243,14 +254,16 @@ class Row:
             ratio,
             spread,
             cpu,
+            _number(original) if original is not None else "-",
+            f"{plugin / original:.2f}" if original else "-",
             self.target or "-",
             met,
         ]
 
 
 COLUMNS = ["workload", "style", "unit", "plugin", "raw", "plugin/raw", "runs", "cpu"]
-COLUMNS += ["target", "met"]
-NUMERIC = {"plugin", "raw", "plugin/raw", "runs", "cpu"}
+COLUMNS += ["original", "plugin/orig", "target", "met"]
+NUMERIC = {"plugin", "raw", "plugin/raw", "runs", "cpu", "original", "plugin/orig"}
 
 
 def _number(value: float) -> str:
@@ -286,7 +299,19 @@ def _row(
 ) -> Row:
     plugin, plugin_cpu = _values(runs[kinds[0]], convert)
     raw, raw_cpu = _values(runs[kinds[1]], convert)
-    return Row(workload, style, unit, plugin, raw, cpu=(plugin_cpu, raw_cpu), **target)
+    original = None
+    if kinds[0] == "plugin" and runs.get("original"):
+        original = _values(runs["original"], convert)[0]
+    return Row(
+        workload,
+        style,
+        unit,
+        plugin,
+        raw,
+        cpu=(plugin_cpu, raw_cpu),
+        original=original,
+        **target,
+    )
 
 
 def rows(results: dict, sizes: Sizes) -> list[Row]:
@@ -303,8 +328,8 @@ def rows(results: dict, sizes: Sizes) -> list[Row]:
                     "MB/s",
                     timed["throughput"],
                     lambda s, mb=megabytes: mb / s,
-                    target=">= 0.9x raw",
-                    met=lambda p, r: r is not None and p / r >= 0.9,
+                    target=">= 0.9x raw" + (", >= 1x orig" if style == "asyncio" else ""),
+                    met=lambda p, r, o: r is not None and p / r >= 0.9 and p >= (o or 0),
                 )
             )
         if "segmentation_small" in timed:
@@ -339,12 +364,17 @@ def rows(results: dict, sizes: Sizes) -> list[Row]:
                     linear,
                     lambda x: x,
                     target=f"~{growth:g} (linear), < {limit:g}",
-                    met=lambda p, r, limit=limit: p < limit,
+                    met=lambda p, r, o, limit=limit: p < limit,
                 )
             )
         if "round_trips" in timed:
             runs = timed["round_trips"]
             n = sizes.round_trips
+            target, met = ">= 0.8x raw", lambda p, r, o: r is not None and p / r >= 0.8
+            if "bridge" in runs:  # asyncio: against the bridge's own ceiling
+                bridge = n / statistics.median(run[0] for run in runs["bridge"])
+                target = ">= 0.9x bridge, >= 1.3x orig"
+                met = lambda p, r, o, b=bridge: p / b >= 0.9 and p >= 1.3 * (o or 0)  # noqa: E731
             table.append(
                 _row(
                     f"round trips, {n:,} x {sizes.message} B",
@@ -352,8 +382,8 @@ def rows(results: dict, sizes: Sizes) -> list[Row]:
                     "trips/s",
                     runs,
                     lambda s, n=n: n / s,
-                    target=">= 0.8x raw",
-                    met=lambda p, r: r is not None and p / r >= 0.8,
+                    target=target,
+                    met=met,
                 )
             )
             for ceiling, where in (("bridge", "the bridge"), ("thread", "the thread")):
@@ -377,6 +407,8 @@ def rows(results: dict, sizes: Sizes) -> list[Row]:
                     "frames/s",
                     timed["frames"],
                     lambda s, n=n: n / s,
+                    target=">= 0.5x raw",
+                    met=lambda p, r, o: r is not None and p / r >= 0.5,
                 )
             )
         runs = results.get("per_test", {}).get(style)
@@ -392,18 +424,24 @@ def rows(results: dict, sizes: Sizes) -> list[Row]:
                     for run, base in zip(runs[variant], runs[baseline], strict=True)
                 ]
 
+            overheads = {
+                "plugin": overhead("plugin", "nothing"),
+                "raw": overhead("raw", "nothing"),
+            }
+            target = "< 1 ms"
+            if style == "asyncio":
+                target += ", <= 0.5x orig"
+            if "original" in runs:
+                overheads["original"] = overhead("original", "nothing, original")
             table.append(
                 _row(
                     f"per-test overhead, {n} tests: connect/hello/close",
                     style,
                     "ms/test",
-                    {
-                        "plugin": overhead("plugin", "nothing"),
-                        "raw": overhead("raw", "nothing"),
-                    },
+                    overheads,
                     lambda x: x,
-                    target="< 1 ms",
-                    met=lambda p, r: p < 1.0,
+                    target=target,
+                    met=lambda p, r, o: p < 1.0 and (o is None or p <= 0.5 * o),
                 )
             )
             passive = _values(overhead("nothing", "nothing, plugin disabled"), lambda x: x)
@@ -420,7 +458,7 @@ def rows(results: dict, sizes: Sizes) -> list[Row]:
                     [(m["after"] - m["before"]) / 1024 for m in memory["plugin"]],
                     [(m["after"] - m["before"]) / 1024 for m in memory["raw"]],
                     f"<= 3x payload ({3 * payload_mib:g} MiB)",
-                    lambda p, r: p <= 3 * payload_mib,
+                    lambda p, r, o: p <= 3 * payload_mib,
                     ratio=False,
                 )
             )
@@ -478,6 +516,8 @@ def load() -> str:
 
 
 NOTES = """\
+original: the asyncio-only pytest-tcpclient 0.7.29 (pytest 7, pytest-asyncio 0.21) in
+bench/.original, same clients and data, its workloads timed inside its pytest tests.
 plugin, raw: medians of {repeat} run(s) by wall clock ({throughput}x as many of throughput)
 plugin/raw: the ratio of those medians; runs: its range over single runs (plugin and raw
 alternate who goes first); cpu: the same ratio by this process's CPU time (user + system),
@@ -502,12 +542,21 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--json", type=Path, default=None, help="also write the raw results"
     )
+    parser.add_argument(
+        "--original",
+        choices=("install", "if-installed", "no"),
+        default=None,
+        help="run pytest-tcpclient 0.7.29 too, installing it in bench/.original if "
+        "missing (default: install; with --quick: if-installed)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--style", help=argparse.SUPPRESS)
     parser.add_argument("--kind", help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
     if options.scale is None:
         options.scale = 0.01 if options.quick else 1.0
+    if options.original is None:
+        options.original = "if-installed" if options.quick else "install"
     if options.repeat is None:
         options.repeat = 1 if options.quick else 5
     if options.scale <= 0 or options.repeat < 1:
@@ -547,6 +596,11 @@ def main(argv: list[str]) -> int:
     print(f"sizes: {asdict(sizes)}", flush=True)
 
     results: dict[str, Any] = {"sizes": asdict(sizes)}
+    original_python = None
+    if options.original != "no":
+        import original
+
+        original_python = original.python(install=options.original == "install")
     timed = {"throughput", "segmentation", "round_trips", "frames"} & options.only
     if timed:
         results["timed"] = {}
@@ -554,6 +608,11 @@ def main(argv: list[str]) -> int:
             print(f"running the {style}-style workloads ...", flush=True)
             arguments = ["--child", "timed", "--style", style, "--only", ",".join(timed)]
             results["timed"][style] = child([*arguments, *common])
+        if original_python is not None:
+            print("running the asyncio workloads through the original ...", flush=True)
+            ran = original.timed(original_python, sizes, options.repeat, timed)
+            for workload, runs in ran.items():
+                results["timed"]["asyncio"][workload].update(runs)
     if "memory" in options.only:
         print("running the memory runs, each in a fresh process ...", flush=True)
         results["memory"] = {}
@@ -565,7 +624,7 @@ def main(argv: list[str]) -> int:
                     runs[kind].append(child([*arguments, *common]))
     if "per_test" in options.only:
         print("running the per-test pytest runs ...", flush=True)
-        results["per_test"] = per_test(sizes, options.repeat)
+        results["per_test"] = per_test(sizes, options.repeat, original_python)
 
     print()
     print(render(rows(results, sizes)))

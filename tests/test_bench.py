@@ -61,7 +61,7 @@ def test_quick_run_prints_the_table(quick_run):
     lines = quick_run.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("workload"))
     columns = ["workload", "style", "unit", "plugin", "raw", "plugin/raw", "runs", "cpu"]
-    assert lines[header].split() == [*columns, "target", "met"]
+    assert lines[header].split() == [*columns, "original", "plugin/orig", "target", "met"]
     table = lines[header + 2 :]
     for style in ("twisted", "asyncio", "sync"):
         rows = [line for line in table if f"  {style}  " in line]
