@@ -126,6 +126,18 @@ def test_a_computed_reply_gets_the_message_of_its_own_connection(server, connect
     assert [m.data for m in server.received] == [b"GET a", b"GET b"]
 
 
+def test_join_waits_until_a_connection_held_back_is_decided(server, connect, reactor):
+    server.expect_connect()
+    server.expect_bytes(b"hi")
+    first = connect()
+    connect()  # while the first is open: a reconnect, or one too many?
+    first.send(b"hi")
+    joined = server.join()
+    assert not joined.called
+    reactor.advance(0)  # quiet turns: one too many
+    assert failure_of(joined).summary.startswith("Expected one connection at a time")
+
+
 def test_the_nth_connection_accepted_is_the_nth_declared(server, connect):
     first = server.expect_connect()
     second = server.expect_connect()

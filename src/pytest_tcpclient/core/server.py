@@ -138,8 +138,19 @@ class ScriptedServer(ServerMethods):
         return self._join()
 
     def _join(self, connection: int | None = None) -> Deferred[None]:
-        """:meth:`join`, or :meth:`Connection.join` for connection ``connection``."""
-        done = self._done(connection)
+        """:meth:`join`, or :meth:`Connection.join` for connection ``connection``.
+
+        Connections the client has opened count: those waiting in the
+        kernel's queue are accepted, and one held back (a reconnect, or one
+        too many?) is decided before the join fires.
+        """
+        self._accept_waiting()
+        targets = self._factory.script.targets(connection)
+        settled = self._factory.settled()
+        if settled.called:
+            done = self._factory.when_done(targets)
+        else:
+            done = settled.addCallback(lambda _: self._factory.when_done(targets))
         failed: list[Failure] = []
         done.addErrback(lambda failure: failed.append(failure) or failure)
         joined = self._deliver(done)
