@@ -746,13 +746,16 @@ WARM_UP = 10
 
 def leak_run(run_once, count: int, release: bool = True) -> tuple[object, int, int]:
     """``count`` asyncio tests in one run, each a whole conversation with a server
-    of its own; with ``release`` False, the bridge releases nothing at teardown.
-    Returns the report and the open descriptors after ``WARM_UP`` tests and at
-    the end."""
+    of its own; with ``release`` False, the bridge releases nothing at teardown
+    and the servers' ports are left open. Returns the report and the open
+    descriptors after ``WARM_UP`` tests and at the end."""
     conftest = f"{LEAK_CONFTEST}\nWARM_UP = {WARM_UP}\n"
     if not release:
         conftest += "\nimport pytest_tcpclient.asyncio_bridge\n"
+        conftest += "from pytest_tcpclient.core import ScriptedServer\n"
+        conftest += "from twisted.internet.defer import succeed\n"
         conftest += "pytest_tcpclient.asyncio_bridge.release = lambda reactor: None\n"
+        conftest += "ScriptedServer.close = lambda server: succeed(None)\n"
     prepare = files(conftest, test_leak=LEAK_TESTS.format(count=count))
     report = run_once(("leak", count, release), prepare, *QUIET, *STRICT_WARNINGS)
     lines = report.result.stdout.lines
@@ -780,7 +783,8 @@ def test_hundreds_of_asyncio_tests_leak_no_descriptor_and_no_callback(run_once):
 
 @needs_proc
 def test_the_leak_test_finds_a_leak(run_once):
-    """The same tests, with the bridge's release() disabled: they leak."""
+    """The same tests, with the bridge's release() and the ports' close
+    disabled: they leak."""
     count = 30
     report, start, end = leak_run(run_once, count, release=False)
     report.result.assert_outcomes(passed=count, errors=count)  # left_behind_function

@@ -25,16 +25,28 @@ from .core.server import JoinDeferred
 __all__ = ["AwaitableDeferred", "StreamWatch", "reactor_on", "release"]
 
 
+class LoopReactor(AsyncioSelectorReactor):
+    """An ``AsyncioSelectorReactor`` with no waker: it is never run, and its
+    ``callFromThread`` goes through the loop's own ``call_soon_threadsafe``,
+    so the socket pair a waker needs would only cost a test."""
+
+    def installWaker(self) -> None:
+        pass
+
+
 def reactor_on(loop: asyncio.AbstractEventLoop) -> AsyncioSelectorReactor:
     """A Twisted reactor driven by ``loop``; it is never run or installed."""
-    return AsyncioSelectorReactor(loop)
+    return LoopReactor(loop)
 
 
 def release(reactor: AsyncioSelectorReactor) -> None:
-    """Close the reactor's waker and timer so no descriptor or callback leaks.
+    """Run what is due now (a port's close is a call for the next turn), then
+    close the reactor's waker, if any, and timer so no descriptor or callback
+    leaks.
 
     Call it once the servers on ``reactor`` are closed.
     """
+    reactor.runUntilCurrent()
     waker = reactor.waker
     if waker is not None:
         reactor.removeReader(waker)

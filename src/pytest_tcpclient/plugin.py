@@ -351,9 +351,11 @@ async def _asyncio_servers(request: pytest.FixtureRequest) -> AsyncIterator[_Tes
         yield servers
         outcome: list[object] = []
         stopped = servers.group.stop(_test_failed(request)).addBoth(outcome.append)
-        waiter = awaitable()
-        stopped.chainDeferred(waiter)
-        await waiter
+        reactor.runUntilCurrent()  # the ports' closes, due now: no turn of the loop
+        if not outcome:
+            waiter = awaitable()
+            stopped.chainDeferred(waiter)
+            await waiter
         _report_teardown(outcome[0])
     finally:
         watch.uninstall()

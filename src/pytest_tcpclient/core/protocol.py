@@ -211,10 +211,11 @@ class ScriptFactory(Factory):
         asyncio reactor its loop timer too, on every message.
         """
         cancelled: dict[int, IDelayedCall] = {}  # to cancel unless started again
+        written: list[Any] = []  # transports to flush once the batch is done
         try:
             for action in actions:
                 if isinstance(action, Write):
-                    self._write(action)
+                    self._write(action, written)
                 elif isinstance(action, StartTimer):
                     self._start(action, cancelled)
                 elif isinstance(action, CancelTimer):
@@ -232,14 +233,20 @@ class ScriptFactory(Factory):
         finally:
             for timer in cancelled.values():
                 timer.cancel()
+            for transport in written:
+                _flush(transport)
         self._wake()
 
-    def _write(self, action: Write) -> None:
+    def _write(self, action: Write, written: list[Any]) -> None:
+        """Write at once what a batch of actions writes: the reply leaves on
+        this turn of the reactor, not the next one."""
         connection = action.connection
         connection.sent += len(action.data)
         transport = connection.transport
         if not action.segment:
             transport.write(action.data)
+            if transport not in written:
+                written.append(transport)
             return
         # A segment of its own: no Nagle delay, and out now, not merged with
         # what the next turn writes.
