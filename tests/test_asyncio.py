@@ -747,7 +747,7 @@ WARM_UP = 10
 def leak_run(run_once, count: int, release: bool = True) -> tuple[object, int, int]:
     """``count`` asyncio tests in one run, each a whole conversation with a server
     of its own; with ``release`` False, the bridge releases nothing at teardown
-    and the servers' ports are left open. Returns the report and the open
+    and the servers' ports are left open and kept. Returns the report and the open
     descriptors after ``WARM_UP`` tests and at the end."""
     conftest = f"{LEAK_CONFTEST}\nWARM_UP = {WARM_UP}\n"
     if not release:
@@ -755,7 +755,8 @@ def leak_run(run_once, count: int, release: bool = True) -> tuple[object, int, i
         conftest += "from pytest_tcpclient.core import ScriptedServer\n"
         conftest += "from twisted.internet.defer import succeed\n"
         conftest += "pytest_tcpclient.asyncio_bridge.release = lambda reactor: None\n"
-        conftest += "ScriptedServer.close = lambda server: succeed(None)\n"
+        conftest += "KEPT = []  # what leaks is kept: the garbage collector closes the rest\n"
+        conftest += "ScriptedServer.close = lambda server: KEPT.append(server) or succeed(None)\n"
     prepare = files(conftest, test_leak=LEAK_TESTS.format(count=count))
     report = run_once(("leak", count, release), prepare, *QUIET, *STRICT_WARNINGS)
     lines = report.result.stdout.lines

@@ -8,11 +8,13 @@ under pytest-twisted.
 
 from __future__ import annotations
 
+import gc
 import inspect
 import math
 import re
 import sys
 import textwrap
+import weakref
 
 import pytest
 import pytest_twisted
@@ -371,6 +373,20 @@ async def test_stop_verifies_and_closes_every_server(tcpserver_factory):
     for server in (passing, failing):
         with pytest.raises(error.ConnectionRefusedError):
             await connect(server.service_port)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_stopped_server_leaves_nothing_alive(tcpserver_factory):
+    """Twisted keeps what is logged before logging begins (pytest never begins
+    it): a factory that logged its start kept its script, every step of it,
+    alive for the rest of the session."""
+    server = tcpserver_factory()
+    await exchange(server)
+    await tcpserver_factory.stop()
+    script = weakref.ref(server._factory.script)
+    del server
+    gc.collect()
+    assert script() is None
 
 
 @pytest_twisted.ensureDeferred

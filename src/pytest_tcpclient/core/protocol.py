@@ -92,6 +92,9 @@ class ScriptFactory(Factory):
     """
 
     protocol = ScriptProtocol
+    noisy = False
+    """No "Starting factory" log line: Twisted keeps the events logged before
+    logging begins, which would keep every script of a session alive."""
 
     def __init__(
         self,
