@@ -27,7 +27,7 @@ import functools
 import inspect
 import ssl
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from twisted.internet.defer import Deferred
@@ -48,6 +48,16 @@ __all__ = [
 ]
 
 _CALL_REPORT = pytest.StashKey[pytest.TestReport]()
+
+
+class _Defaults(NamedTuple):
+    """The run's defaults for every server, read once at configure."""
+
+    timeout: float
+    host: str
+
+
+_DEFAULTS = pytest.StashKey[_Defaults]()
 REACTORS = ("thread", "twisted")
 """The values of the ``tcpserver_reactor`` marker."""
 
@@ -84,8 +94,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    _default_timeout(config)  # a bad value is a usage error before any test runs
-    _default_host(config)
+    # read once; a bad value is a usage error before any test runs
+    config.stash[_DEFAULTS] = _Defaults(_default_timeout(config), _default_host(config))
     config.addinivalue_line(
         "markers",
         "tcpserver_reactor(name): where the test's scripted servers run: 'thread' (a "
@@ -225,8 +235,8 @@ class _TestServers:
         )
         self.group = ServerGroup(
             reactor,
-            timeout=_default_timeout(request.config),
-            host=_default_host(request.config),
+            timeout=request.config.stash[_DEFAULTS].timeout,
+            host=request.config.stash[_DEFAULTS].host,
             server_class=server_class,  # type: ignore[arg-type]
         )
 
@@ -328,8 +338,8 @@ def _tcpclient_thread(request: pytest.FixtureRequest) -> Iterator[blocking.Block
     answered while the test waits for it."""
     servers = blocking.BlockingServers(
         blocking.reactor_thread(),
-        timeout=_default_timeout(request.config),
-        host=_default_host(request.config),
+        timeout=request.config.stash[_DEFAULTS].timeout,
+        host=request.config.stash[_DEFAULTS].host,
         convert=lambda failure: pytest.fail.Exception(str(failure)),
     )
     yield servers

@@ -584,14 +584,14 @@ class _ExpectMessage(Step):
         self._wire: bytes | None = None  # what an exact payload is on the wire
         if isinstance(self.matcher, Exact) and canonical(framing):
             self._wire = encode(framing, self.matcher.data)
-        self._prepare()
+        self._stream: _Stream | None = None  # made when the step begins
 
     def begin(self, conversation: Conversation) -> None:
         self._prepare()
 
     def _prepare(self) -> None:
         if self._wire is not None:
-            self._stream: _Stream | None = _Stream(self._wire)
+            self._stream = _Stream(self._wire)
             return
         self._stream = None
         self._reader = HeadReader(self.framing)
