@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Subprocesses (pytester runs) inherit this and write their data beside ours.
 COVER := COVERAGE_FILE=$(CURDIR)/.coverage COVERAGE_RCFILE=$(CURDIR)/pyproject.toml
 
-.PHONY: demo test lint bench wheel clean
+.PHONY: demo test lint docs bench wheel clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +37,13 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
+## docs: the documentation site (Sphinx), into docs/_build/html; warnings are errors
+docs: $(STAMP) docs/requirements.txt
+	$(BIN)/python -m pip install --quiet -r docs/requirements.txt
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
 wheel: $(STAMP)
 	$(BIN)/python -m pip wheel --no-deps -w dist .
 
 clean:
-	rm -rf $(VENV) dist build .coverage .coverage.* src/*.egg-info
+	rm -rf $(VENV) dist build .coverage .coverage.* src/*.egg-info docs/_build

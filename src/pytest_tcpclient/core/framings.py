@@ -201,7 +201,7 @@ class LengthPrefixed(Framing):
     """A length of ``size`` bytes (1, 2, 4 or 8), then that many payload bytes.
 
     The default, ``LengthPrefixed()``, is a 4-byte big-endian length: the wire
-    format of Twisted's ``Int32StringReceiver`` and of the seed plugin.
+    format of Twisted's ``Int32StringReceiver`` and of pytest-tcpclient 0.7.
     """
 
     def __init__(self, size: int = 4, byteorder: str = "big") -> None:
@@ -395,7 +395,7 @@ class Lines(Framing):
 
 
 DEFAULT_FRAMING = LengthPrefixed()
-"""The seed's frames: a 4-byte big-endian length, then the payload."""
+"""The frames of pytest-tcpclient 0.7: a 4-byte big-endian length, then the payload."""
 
 
 def as_delimiter(value: object, what: str) -> bytes:

@@ -133,7 +133,7 @@ class ScriptedServer(ServerMethods):
         """Return a Deferred that fires when every step declared so far is done.
 
         It fails with :class:`~.script.ScriptFailure` as soon as the client
-        strays from the script (or as :meth:`_deliver` makes it fail).
+        strays from the script.
         """
         return self._join()
 

@@ -747,7 +747,7 @@ class ExpectFrame(_ExpectMessage):
         super().__init__(match, timeout, framing)
 
     def _expected(self) -> str:
-        if isinstance(self.matcher, Exact):  # as the seed said it
+        if isinstance(self.matcher, Exact):  # as pytest-tcpclient 0.7 said it
             return f"frame {show_bytes(self.matcher.data)}"
         return super()._expected()
 
