@@ -29,9 +29,11 @@ test: $(STAMP)
 	$(BIN)/python -m coverage combine -q
 	$(BIN)/python -m coverage report
 
+## lint: ruff, and mypy --strict on src/
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 ## bench: the plugin against raw Twisted and raw asyncio, side by side
 bench: $(STAMP)

@@ -755,8 +755,9 @@ def leak_run(run_once, count: int, release: bool = True) -> tuple[object, int, i
         conftest += "from pytest_tcpclient.core import ScriptedServer\n"
         conftest += "from twisted.internet.defer import succeed\n"
         conftest += "pytest_tcpclient.asyncio_bridge.release = lambda reactor: None\n"
-        conftest += "KEPT = []  # what leaks is kept: the garbage collector closes the rest\n"
-        conftest += "ScriptedServer.close = lambda server: KEPT.append(server) or succeed(None)\n"
+        # What leaks is kept: the garbage collector would close the rest.
+        conftest += "KEPT = []\n"
+        conftest += "ScriptedServer.close = lambda s: KEPT.append(s) or succeed(None)\n"
     prepare = files(conftest, test_leak=LEAK_TESTS.format(count=count))
     report = run_once(("leak", count, release), prepare, *QUIET, *STRICT_WARNINGS)
     lines = report.result.stdout.lines

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable, Collection, Generator
+from collections.abc import Awaitable, Callable, Collection, Generator
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any
 
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.asyncioreactor import AsyncioSelectorReactor
 from twisted.python.failure import Failure
 
@@ -69,9 +71,9 @@ class AwaitableDeferred(JoinDeferred):
         super().__init__()
         self.loop = loop
         self._settled: asyncio.Future[None] | None = None
-        self._outcome: object = None
+        self._outcome: Failure | None = None
 
-    def __await__(self) -> Generator[Any, None, Any]:  # type: ignore[override]
+    def __await__(self) -> Generator[Any, None, None]:
         __tracebackhide__ = True
         if self._settled is None:
             if not self.called and asyncio.get_running_loop() is not self.loop:
@@ -83,16 +85,18 @@ class AwaitableDeferred(JoinDeferred):
         if not self._settled.done():
             yield from self._settled
         if isinstance(self._outcome, Failure):  # every await raises it
-            raise self._outcome.value.with_traceback(self._outcome.tb)
+            error = self._outcome.value
+            assert error is not None  # a Failure holds its exception
+            raise error.with_traceback(self._outcome.tb)
         return self._outcome
 
-    def _settle(self, result: object) -> None:
+    def _settle(self, result: Failure | None) -> None:
         self._outcome = result
         assert self._settled is not None
         if not self._settled.done():
             self._settled.set_result(None)
 
-    __iter__ = __await__  # type: ignore[assignment]
+    __iter__ = __await__
 
 
 def _called_from_finalizer(depth: int = 3) -> bool:
@@ -101,7 +105,7 @@ def _called_from_finalizer(depth: int = 3) -> bool:
     StreamWriter's finalizer closes the transport through its own close(); that
     close is the garbage collector's, not the client's.
     """
-    frame = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(2)
     for _ in range(depth):
         if frame is None:
             return False
@@ -113,6 +117,9 @@ def _called_from_finalizer(depth: int = 3) -> bool:
 
 SHOWN = 32
 """How many unread bytes a diagnostic shows."""
+
+_Connect = Callable[..., Awaitable[tuple[asyncio.Transport, asyncio.BaseProtocol]]]
+"""A loop's ``create_connection``."""
 
 
 @dataclass
@@ -144,11 +151,12 @@ class StreamWatch:
         self._loop = loop
         self._ports = ports
         self._streams: dict[tuple[str, int], _Stream] = {}
-        self._original: Any = None
+        self._original: _Connect | None = None
 
     def install(self) -> None:
         """Patch the loop's ``create_connection``."""
-        original = self._original = self._loop.create_connection
+        original: _Connect = self._loop.create_connection
+        self._original = original
 
         async def create_connection(
             protocol_factory: Callable[[], asyncio.BaseProtocol],
@@ -156,18 +164,18 @@ class StreamWatch:
             port: int | None = None,
             *args: Any,
             **kwargs: Any,
-        ) -> Any:
+        ) -> tuple[asyncio.Transport, asyncio.BaseProtocol]:
             if port in self._ports():
                 protocol_factory = self._watching(protocol_factory)
             return await original(protocol_factory, host, port, *args, **kwargs)
 
         self._patched = create_connection
-        self._loop.create_connection = create_connection  # type: ignore[method-assign]
+        self._loop.create_connection = create_connection  # type: ignore[method-assign,assignment]
 
     def uninstall(self) -> None:
         """Give the loop back its own ``create_connection``."""
         if self._loop.__dict__.get("create_connection") is self._patched:
-            del self._loop.create_connection  # type: ignore[method-assign]
+            del self._loop.create_connection
         self._streams.clear()
 
     def _watching(
@@ -223,7 +231,7 @@ class StreamWatch:
         protocol.data_received = on_data_received  # type: ignore[method-assign]
         protocol._get_close_waiter = on_get_close_waiter  # type: ignore[attr-defined]
 
-    def check(self, peer: Any, sent: int) -> str | None:
+    def check(self, peer: IPv4Address | IPv6Address, sent: int) -> str | None:
         """What was wrong with how the client at ``peer`` closed, if anything.
 
         ``sent`` is how many bytes the server sent on that connection.

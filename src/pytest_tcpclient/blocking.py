@@ -29,11 +29,11 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from twisted.internet.abstract import isIPv6Address
-from twisted.internet.base import ReactorBase
 from twisted.internet.defer import Deferred
+from twisted.internet.posixbase import PosixReactorBase
 from twisted.python.failure import Failure
 
 from .core import (
@@ -48,7 +48,7 @@ from .core.framings import FramingLike
 from .core.matching import Received
 from .core.methods import ConnectionMethods, ServerMethods
 from .core.rules import Rule
-from .core.server import server_options, show_address
+from .core.server import ServerOptions, server_options, show_address
 from .core.steps import Step
 
 __all__ = [
@@ -71,7 +71,7 @@ Convert = Callable[[ScriptFailure], BaseException]
 """What a layer makes of a script failure: the exception its tests fail with."""
 
 
-def _new_reactor() -> ReactorBase:
+def _new_reactor() -> PosixReactorBase:
     """A Twisted reactor that is neither installed nor run yet.
 
     ``poll()`` where the platform has it, else ``select()``. It does not
@@ -175,7 +175,9 @@ class ReactorThread:
         self.post(run)
         return self._result(future, self.call_timeout, what)
 
-    def wait(self, start: Callable[[], tuple[Deferred[Any], float]], what: str) -> object:
+    def wait(
+        self, start: Callable[[], tuple[Deferred[T], float]], what: str
+    ) -> T | Failure:
         """Run ``start()`` on the reactor thread and wait for the Deferred it
         returns; return its result, or the :class:`~twisted.python.failure.Failure`
         it failed with.
@@ -187,7 +189,7 @@ class ReactorThread:
         __tracebackhide__ = True
         self._check_can_block(what)
         bound: Future[float] = Future()
-        outcome: Future[object] = Future()
+        outcome: Future[T | Failure] = Future()
 
         def run() -> None:
             try:
@@ -343,7 +345,7 @@ class BlockingServer(ServerMethods):
         self._thread = thread
         self._convert = convert
         self._server: ScriptedServer | None = None
-        self.framing = framing  # type: ignore[assignment]
+        self.framing = framing
         self.tls = tls
         self.host = host
         """The address the server listens on."""
@@ -439,8 +441,8 @@ class BlockingConnection(ConnectionMethods):
         """The server's default step timeout."""
         return self._server.timeout
 
-    @property
-    def framing(self) -> FramingLike:  # type: ignore[override]
+    @property  # type: ignore[misc]
+    def framing(self) -> FramingLike:
         """The server's framing."""
         return self._server.framing
 
@@ -463,9 +465,11 @@ class BlockingConnection(ConnectionMethods):
 def _exception(failure: Failure, convert: Convert) -> BaseException:
     """What to raise for ``failure``: a script failure as the layer makes it, any
     other error as it is; without the traceback it had on the reactor thread."""
-    if isinstance(failure.value, ScriptFailure):
-        return convert(failure.value).with_traceback(None)
-    return failure.value.with_traceback(None)
+    error = failure.value
+    assert error is not None  # a Failure holds its exception
+    if isinstance(error, ScriptFailure):
+        return convert(error).with_traceback(None)
+    return error.with_traceback(None)
 
 
 class BlockingServers:
@@ -641,7 +645,7 @@ class ScriptedServerBlock:
     """The context manager :func:`scripted_server` returns: ``__enter__``
     starts the server, ``__exit__`` verifies and closes it."""
 
-    def __init__(self, timeout: float, options: dict[str, Any]) -> None:
+    def __init__(self, timeout: float, options: ServerOptions) -> None:
         self._timeout = timeout
         self._options = options
         self._servers: BlockingServers | None = None

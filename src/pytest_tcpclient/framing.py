@@ -107,7 +107,7 @@ class FrameDecoder:
         self._buffer += data
         buffer, offset, frames = self._buffer, 0, []
         while fed < len(buffer):
-            size = self._decoder.feed(buffer, fed)  # type: ignore[arg-type]
+            size = self._decoder.feed(buffer, fed)
             if size is None:
                 break
             message = bytes(buffer[offset : offset + size])
@@ -170,4 +170,4 @@ async def read_frame(
         if error.partial:
             raise
         return b""
-    return await reader.readexactly(int.from_bytes(header, framing.byteorder))  # type: ignore[arg-type]
+    return await reader.readexactly(int.from_bytes(header, framing.byteorder))

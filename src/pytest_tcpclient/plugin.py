@@ -26,11 +26,12 @@ import contextlib
 import functools
 import inspect
 import ssl
-from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any, NamedTuple
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from typing import Any, Literal, NamedTuple, cast
 
 import pytest
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTCP
 from twisted.python.failure import Failure
 
 from . import asyncio_bridge, blocking, coexistence
@@ -107,7 +108,11 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(coexistence, "tcpclient-coexistence")
         loops = coexistence.running_loop_per_greenlet()
         loops.__enter__()
-        config.add_cleanup(lambda: loops.__exit__(None, None, None))
+
+        def restore_loops() -> None:
+            loops.__exit__(None, None, None)
+
+        config.add_cleanup(restore_loops)
 
 
 def _default_timeout(config: pytest.Config) -> float:
@@ -138,7 +143,9 @@ def _default_host(config: pytest.Config) -> str:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     if report.when == "call":
         item.stash[_CALL_REPORT] = report
@@ -188,7 +195,11 @@ class PytestServer(ScriptedServer):
     """
 
     def __init__(
-        self, reactor: Any, *, awaitable: Callable[[], Deferred[None]], **kwargs: Any
+        self,
+        reactor: IReactorTCP,
+        *,
+        awaitable: Callable[[], Deferred[None]],
+        **kwargs: Any,
     ) -> None:
         super().__init__(reactor, **kwargs)
         self._awaitable = awaitable
@@ -212,9 +223,10 @@ class AsyncioServerFactory(ServerFactory):
         """One more server, listening at once on its own port; the arguments
         are those of :meth:`ServerFactory.__call__`."""
         __tracebackhide__ = True
-        return super().__call__(  # type: ignore[return-value]
+        server = super().__call__(
             framing=framing, tls=tls, client_certificate=client_certificate, host=host
         )
+        return cast(PytestServer, server)  # its group's server_class
 
 
 class _TestServers:
@@ -222,7 +234,7 @@ class _TestServers:
 
     def __init__(
         self,
-        reactor: Any,
+        reactor: IReactorTCP,
         request: pytest.FixtureRequest,
         awaitable: Callable[[], Deferred[None]],
         factory_class: type[ServerFactory],
@@ -237,11 +249,11 @@ class _TestServers:
             reactor,
             timeout=request.config.stash[_DEFAULTS].timeout,
             host=request.config.stash[_DEFAULTS].host,
-            server_class=server_class,  # type: ignore[arg-type]
+            server_class=server_class,
         )
 
     def new(self) -> PytestServer:
-        return self.group.new()  # type: ignore[return-value]
+        return cast(PytestServer, self.group.new())  # its group's server_class
 
     def factory(self) -> ServerFactory:
         """The value of ``tcpserver_factory``."""
@@ -253,7 +265,7 @@ class _TestServers:
 # -- where a test's servers run ------------------------------------------------
 
 
-def _servers_for(request: pytest.FixtureRequest) -> _TestServers:
+def _servers_for(request: pytest.FixtureRequest) -> _TestServers | blocking.BlockingServers:
     item = request.node
     anyio = "anyio_backend" in item.fixturenames
     if coexistence.is_pytest_asyncio_test(item):
@@ -263,10 +275,12 @@ def _servers_for(request: pytest.FixtureRequest) -> _TestServers:
                 "anyio, which run it and its fixtures on different loops: use "
                 "pytest-asyncio's strict mode, or one of the two"
             )
-        return request.getfixturevalue(f"_tcpclient_asyncio_{_loop_scope(item)}")
+        fixture = f"_tcpclient_asyncio_{_loop_scope(item)}"
+        return cast(_TestServers, request.getfixturevalue(fixture))
     if anyio and inspect.iscoroutinefunction(getattr(item, "obj", None)):
-        return request.getfixturevalue("_tcpclient_anyio")
-    return request.getfixturevalue(f"_tcpclient_{_reactor_of(item)}")
+        return cast(_TestServers, request.getfixturevalue("_tcpclient_anyio"))
+    servers = request.getfixturevalue(f"_tcpclient_{_reactor_of(item)}")
+    return cast("_TestServers | blocking.BlockingServers", servers)
 
 
 def _reactor_of(item: pytest.Item) -> str:
@@ -280,7 +294,7 @@ def _reactor_of(item: pytest.Item) -> str:
         raise pytest.UsageError(
             f"{item.nodeid}: tcpserver_reactor() takes 'thread' or 'twisted', not ({given})"
         )
-    return marker.args[0]
+    return cast(str, marker.args[0])  # one of REACTORS
 
 
 def _is_twisted_style(item: pytest.Item) -> bool:
@@ -372,13 +386,18 @@ async def _asyncio_servers(request: pytest.FixtureRequest) -> AsyncIterator[_Tes
         asyncio_bridge.release(reactor)
 
 
+_LoopScope = Literal["function", "class", "module", "package", "session"]
+"""The scopes of pytest-asyncio's loops."""
+
 try:
     import pytest_asyncio
 except ImportError:  # pragma: no cover - pytest-asyncio is optional
-    pytest_asyncio = None
+    pytest_asyncio = None  # type: ignore[assignment]
 else:
 
-    def _asyncio_fixture(loop_scope: str) -> Any:
+    def _asyncio_fixture(
+        loop_scope: _LoopScope,
+    ) -> Callable[[pytest.FixtureRequest], AsyncIterator[_TestServers]]:
         """The servers of tests whose loop has ``loop_scope``, on that loop.
 
         One function per scope: pytest-asyncio marks the function itself.
@@ -391,13 +410,14 @@ else:
         name = f"_tcpclient_asyncio_{loop_scope}"
         return pytest_asyncio.fixture(servers, loop_scope=loop_scope, name=name)
 
-    for _scope in ("function", "class", "module", "package", "session"):
+    _scopes: tuple[_LoopScope, ...] = ("function", "class", "module", "package", "session")
+    for _scope in _scopes:
         globals()[f"_tcpclient_asyncio_{_scope}"] = _asyncio_fixture(_scope)
 
 
 @pytest.fixture
 async def _tcpclient_anyio(
-    request: pytest.FixtureRequest, anyio_backend: Any
+    request: pytest.FixtureRequest, anyio_backend: str | tuple[str, dict[str, object]]
 ) -> AsyncIterator[_TestServers]:
     """The servers of an anyio test, on its asyncio loop."""
     backend = anyio_backend if isinstance(anyio_backend, str) else anyio_backend[0]
@@ -423,7 +443,7 @@ def tcpserver_factory(request: pytest.FixtureRequest) -> ServerFactory:
 
 
 @pytest.fixture
-def tcpserver(request: pytest.FixtureRequest) -> PytestServer:
+def tcpserver(request: pytest.FixtureRequest) -> PytestServer | blocking.BlockingServer:
     """A scripted TCP server, listening on 127.0.0.1 (or ``--tcpserver-host``)
     when the test starts.
 

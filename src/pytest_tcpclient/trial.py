@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, cast
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTCP
 from twisted.python.failure import Failure
 from twisted.trial import unittest
 from twisted.trial.itrial import IReporter
@@ -36,6 +38,12 @@ from .core import (
 from .core.certificates import CertificateAuthority, default_ca
 from .core.server import failing_with, server_options
 
+if TYPE_CHECKING:
+    # What the mixin is mixed into, as the type checker sees it.
+    _TestCaseBase = unittest.SynchronousTestCase
+else:
+    _TestCaseBase = object
+
 __all__ = ["TCPServerMixin", "TCPServerTestCase", "TrialServer"]
 
 
@@ -49,7 +57,7 @@ class TrialServer(ScriptedServer):
 
     def __init__(
         self,
-        reactor: Any,
+        reactor: IReactorTCP,
         *,
         failure_exception: Callable[[str], BaseException] = unittest.FailTest,
         **kwargs: Any,
@@ -74,7 +82,7 @@ class _Reporter:
     will not finish.
     """
 
-    def __init__(self, reporter: Any) -> None:
+    def __init__(self, reporter: IReporter | unittest.PyUnitResultAdapter) -> None:
         self._reporter = reporter
         self.went_wrong = False
         self.script_failures: list[BaseException] = []
@@ -86,7 +94,11 @@ class _Reporter:
         self.went_wrong = True
         getattr(self._reporter, method)(test, *args)
 
-    def addError(self, test: object, error: Any) -> None:
+    def addError(
+        self,
+        test: object,
+        error: Failure | tuple[type[BaseException], BaseException, TracebackType],
+    ) -> None:
         exception = error.value if isinstance(error, Failure) else error[1]
         ours = any(exception is failure for failure in self.script_failures)
         self._report("addFailure" if ours else "addError", test, error)
@@ -104,7 +116,7 @@ class _Reporter:
         self._report("addUnexpectedSuccess", test, *args)
 
 
-class TCPServerMixin:
+class TCPServerMixin(_TestCaseBase):
     """Scripted servers for a trial test case; put it before the case's base class.
 
     ``setUp`` makes ``self.tcpserver``, a :class:`TrialServer` already
@@ -130,16 +142,13 @@ class TCPServerMixin:
     tcpserver_factory: ServerFactory
     _tcpserver_reporter: _Reporter
 
-    # These come from twisted.trial.unittest.TestCase.
-    failureException: type[BaseException]
-    addCleanup: Callable[..., None]
-
-    def run(self, result: Any) -> None:
+    # Trial's run() takes the result it reports to: no default, as in pyunit.
+    def run(self, result: Any) -> None:  # type: ignore[override]
         """Run the test, reporting its script failures as failures."""
         reporter = IReporter(result, None) or unittest.PyUnitResultAdapter(result)
         self._tcpserver_reporter = _Reporter(reporter)
         try:
-            super().run(self._tcpserver_reporter)  # type: ignore[misc]
+            super().run(self._tcpserver_reporter)  # type: ignore[no-untyped-call]
         finally:
             del self._tcpserver_reporter
 
@@ -148,10 +157,10 @@ class TCPServerMixin:
         from twisted.internet import reactor  # the one trial installed
 
         group = ServerGroup(
-            reactor,  # type: ignore[arg-type]
+            reactor,
             timeout=self.tcpserver_timeout,
             host=self.tcpserver_host,
-            server_class=functools.partial(  # type: ignore[arg-type]
+            server_class=functools.partial(
                 TrialServer, failure_exception=self.failureException
             ),
         )
@@ -168,8 +177,8 @@ class TCPServerMixin:
             argument="{what}.tcpserver_{name}",
             tls_hint="tcpserver_tls = True",
         )
-        self.tcpserver = group.new(**options)  # type: ignore[assignment]
-        return super().setUp()  # type: ignore[misc]
+        self.tcpserver = cast(TrialServer, group.new(**options))  # its server_class
+        return super().setUp()
 
     @property
     def tcpserver_ca(self) -> CertificateAuthority:
@@ -183,6 +192,7 @@ class TCPServerMixin:
 
         def failed(failure: Failure) -> Failure:
             converted = failing_with(failure, self.failureException)
+            assert converted.value is not None  # a Failure holds its exception
             reporter.script_failures.append(converted.value)
             return converted
 

@@ -315,6 +315,17 @@ def test_a_connection_joined_before_anything_happens_waits(server, connect):
     assert repr(connection) == f"<Connection #1 of 127.0.0.1:{server.service_port}>"
 
 
+def test_a_connection_frames_with_the_servers_framing(reactor):
+    from pytest_tcpclient.framing import Netstring
+
+    server = ScriptedServer(reactor, framing=Netstring())
+    connection = server.expect_connect()
+    assert connection.framing == Netstring()
+    connection.expect_frame(b"hi")
+    Client(reactor).send(b"2:hi,")
+    assert outcome(connection.join()) is None
+
+
 def test_a_connection_handle_has_no_expect_connect(server):
     assert not hasattr(server.expect_connect(), "expect_connect")
 
@@ -495,6 +506,41 @@ def test_silence_on_a_connection_does_not_watch_new_connections(reactor, server,
     assert outcome(first.join()) is None
 
 
+def test_a_stop_during_an_interval_names_the_send_with_its_pieces(server, connect):
+    server.expect_connect()
+    server.send_line(b"abcd", chunk=2, interval=0.1)
+    connect()
+    server.close()
+    assert server._factory.script.failure.summary == (
+        "The server stopped before send_line(b'abcd', chunk=2, interval=0.1) was done"
+    )
+
+
+# -- held connections ----------------------------------------------------------------------
+
+
+def test_two_connections_held_back_at_once_are_each_decided(reactor, server, connect):
+    server.expect_connect()
+    server.expect_bytes(b"hi")
+    clients = [connect(), connect(), connect()]  # two held: reconnects, or too many?
+    reactor.advance(0)
+    reactor.advance(0)  # a quiet turn: too many
+    assert failure_of(server.join()).summary == (
+        "Expected one connection at a time, "
+        "but the client opened a second one while the first was open"
+    )
+    assert [client.transport.disconnecting for client in clients] == [True] * 3
+
+
+def test_a_connection_held_back_that_closes_is_decided_at_its_close(server, connect):
+    server.expect_connect()
+    server.expect_bytes(b"hi")
+    first, second = connect(), connect()  # the second one is held
+    second.close()  # while the first was open: one too many
+    assert failure_of(server.join()).summary.startswith("Expected one connection at a time")
+    assert first.transport.disconnecting
+
+
 # -- held connections at teardown ---------------------------------------------------------
 
 
@@ -520,6 +566,11 @@ def test_teardown_decides_a_held_connection_before_the_end(reactor, server, conn
         (lambda s: s.pause(-1), ValueError, "pause() argument 'seconds'"),
         (lambda s: s.pause(math.inf), ValueError, "pause() argument 'seconds'"),
         (lambda s: s.pause("1"), TypeError, "pause() argument 'seconds'"),
+        (
+            lambda s: s.pause(None),
+            TypeError,
+            "pause() argument 'seconds' must be a number of seconds, not NoneType",
+        ),
         (lambda s: s.expect_silence(math.nan), ValueError, "expect_silence() argument"),
         (lambda s: s.send_bytes(b"x", chunk=0), ValueError, "'chunk' must be 1 or more"),
         (lambda s: s.send_line(b"x", chunk=1.5), TypeError, "'chunk' must be an int"),

@@ -13,15 +13,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_tcpclient.core.framings import DEFAULT_MAX_LENGTH
+from pytest_tcpclient.core.framings import DEFAULT_MAX_LENGTH, decoder_for
+from pytest_tcpclient.core.matching import Received, as_matcher
 from pytest_tcpclient.core.rules import Rule
 from pytest_tcpclient.core.script import Close, Script, StartTimer, Write
 from pytest_tcpclient.core.steps import (
     End,
+    ExpectBytes,
     ExpectConnect,
     ExpectDisconnect,
     ExpectFrame,
     ExpectLine,
+    Pause,
     SendBytes,
     SendFrame,
     SendLine,
@@ -187,6 +190,22 @@ def test_the_built_in_framings_encode_and_decode(framing, payload, wire):
     assert framing.decode(wire[:-1]) is None
 
 
+def test_a_netstrings_length_may_arrive_digit_by_digit():
+    step = ExpectFrame(re.compile(b"x*"), T, Netstring())
+    script = play(ExpectConnect(T), CONNECT, step)
+    feed(script, b"1", b"2", b":", b"x" * 12, b",")
+    assert script.failure is None
+    assert [r.data for r in script.received] == [b"x" * 12]
+
+
+@pytest.mark.parametrize("framing", [LengthPrefixed(), Netstring(), Lines(), Resp()])
+def test_a_decoder_keeps_the_size_of_its_message_once_whole(framing):
+    wire = framing.encode(b"hi")
+    decoder = decoder_for(framing)
+    assert decoder.feed(wire + b"next") == len(wire)
+    assert decoder.feed(b"more bytes") == len(wire)  # the message is still that one
+
+
 @pytest.mark.parametrize(
     ("framing", "data", "error"),
     [
@@ -222,6 +241,7 @@ def test_a_line_of_max_length_passes_and_one_byte_more_fails():
         (lambda: Lines(b""), ValueError, "'delimiter' must not be empty"),
         (lambda: Lines("\n"), TypeError, "'delimiter' must be bytes"),
         (lambda: Lines(max_length=0), ValueError, "'max_length' must be 1 or more"),
+        (lambda: Lines(max_length="1"), TypeError, "'max_length' must be int, not str"),
         (lambda: LengthPrefixed(1).encode(bytes(256)), ValueError, "the limit is 255"),
     ],
 )
@@ -294,6 +314,11 @@ LINE_FAILURES = [
         id="a callable's error",
     ),
     pytest.param(
+        [ExpectLine(bytes.isdigit, T), b"abc\r\n"],
+        "Expected a line accepted by bytes.isdigit but received b'abc': it returned False",
+        id="a callable with no code of its own",
+    ),
+    pytest.param(
         [ExpectLine(re.compile(rb"GET \w+"), T), b"GE", CLOSE],
         "Expected a line matching re.compile(b'GET \\\\w+') but the client closed the "
         "connection after b'GE'",
@@ -340,6 +365,20 @@ def test_a_line_with_another_delimiter():
     assert str(script.steps[-1]) == "send_line(b'b', delimiter=b'\\n')"
 
 
+@pytest.mark.parametrize(
+    "segments",
+    [[b"abcdeEND"], [b"abcdeE", b"ND"], [b"abcde", b"END"]],
+    ids=["in one segment", "the delimiter split", "the delimiter in the next segment"],
+)
+def test_a_line_too_long_fails_however_its_delimiter_is_split(segments):
+    step = ExpectLine(re.compile(b".*"), T, delimiter=b"END", max_length=4)
+    script = play(ExpectConnect(T), CONNECT, step, *segments)
+    assert script.failure.summary == (
+        "Expected a line matching re.compile(b'.*') but received b'abcdeEND', which is "
+        "not a line: more than 4 bytes without b'END'"
+    )
+
+
 def test_the_default_line_length_limit_is_64_kib():
     assert DEFAULT_MAX_LENGTH == 64 * 1024
     assert ExpectLine(re.compile(b"."), T).framing.max_length == 64 * 1024
@@ -382,6 +421,39 @@ def test_a_reply_that_raises_or_returns_no_bytes_fails_the_script(reply, summary
     assert script.failure.summary.startswith("<lambda> (test_messages.py:")
 
 
+def test_a_group_the_pattern_does_not_have_is_a_key_error():
+    step = ExpectLine(re.compile(rb"GET (?P<key>\w+)( now)?"), T)
+    script = play(ExpectConnect(T), CONNECT, step, b"GET a\r\n")
+    [received] = script.received
+    assert (received["key"], received[2]) == (b"a", b"")  # a group that took nothing
+    with pytest.raises(KeyError, match="'value': the pattern has no such group"):
+        received["value"]
+    with pytest.raises(KeyError, match="3: the pattern has no such group"):
+        received[3]
+
+
+def test_received_messages_are_equal_by_their_data():
+    received = Received(b"GET", re.compile(rb"\w+").fullmatch(b"GET"))
+    assert received == Received(b"GET")
+    assert hash(received) == hash(Received(b"GET"))
+    assert received != Received(b"PUT")
+    assert received != b"GET"  # a message, not its bytes
+    assert repr(received) == "Received(b'GET')"
+
+
+@pytest.mark.parametrize(
+    ("match", "expected"),
+    [
+        (b"EHLO", "line b'EHLO'"),
+        (re.compile(b"EHLO .*"), "a line matching re.compile(b'EHLO .*')"),
+        (is_login, f"a line accepted by {where(is_login)}"),
+    ],
+    ids=["exact", "pattern", "callable"],
+)
+def test_each_matcher_says_what_it_expects(match, expected):
+    assert as_matcher(match, "match").describe("line") == expected
+
+
 def test_a_named_group_of_a_message_matched_without_a_pattern_is_a_key_error():
     script = play(ExpectConnect(T), CONNECT, ExpectLine(b"x", T), b"x\r\n")
     with pytest.raises(KeyError, match="was not matched by a pattern"):
@@ -419,11 +491,17 @@ class Greedy(Broken):
         return data, len(data) + 5
 
 
+class Stringy(Broken):
+    def decode(self, data):
+        return data.decode(), len(data)
+
+
 @pytest.mark.parametrize(
     ("framing", "summary"),
     [
         (Broken(), "Broken.decode() raised ValueError: not today"),
         (Greedy(), "Greedy.decode() said the message took 6 bytes, of the 1 it was given"),
+        (Stringy(), "Stringy.decode() returned a payload of str, not bytes"),
     ],
 )
 def test_a_framing_that_raises_or_lies_fails_the_script(framing, summary):
@@ -772,3 +850,246 @@ def test_reading_the_inbox_stops_at_the_next_event():
 
 def test_a_custom_framing_is_named_by_its_class_when_its_repr_says_nothing():
     assert str(ExpectFrame(b"x", T, Resp())) == "expect_frame(b'x', framing=Resp())"
+
+
+@pytest.mark.parametrize(
+    ("segments", "summary"),
+    [
+        ([b"5:hellx,"], "Expected frame b'hello' but received frame b'hellx'"),
+        (
+            [b"x:"],
+            "Expected frame b'hello' but received b'x:', which is not a frame: its "
+            "length b'x' is not a decimal number",
+        ),
+    ],
+    ids=["another frame", "not a frame"],
+)
+def test_an_exact_netstring_that_differs_says_what_arrived(segments, summary):
+    script = play(ExpectConnect(T), CONNECT, ExpectFrame(b"hello", T, Netstring()))
+    feed(script, *segments)
+    assert script.failure.summary == summary
+
+
+@pytest.mark.parametrize(
+    ("framing", "wire"),
+    [
+        (LengthPrefixed(2), "LengthPrefixed(size=2, byteorder='big')"),
+        (Lines(b"\n"), "Lines(delimiter=b'\\n', max_length=65536)"),
+    ],
+)
+def test_a_built_in_framing_is_named_by_its_repr(framing, wire):
+    assert str(ExpectFrame(b"x", T, framing)) == f"expect_frame(b'x', framing={wire})"
+
+
+@pytest.mark.parametrize(
+    ("rule", "name"),
+    [
+        (line_rule(b"PING"), "on_line(b'PING')"),
+        (line_rule(b"PING", delimiter=b"\n"), "on_line(b'PING', delimiter=b'\\n')"),
+        (Rule.frame(b"ping", None, None, None), "on_frame(b'ping')"),
+        (
+            Rule.frame(b"ping", None, LengthPrefixed(2), None),
+            "on_frame(b'ping', framing=LengthPrefixed(size=2, byteorder='big'))",
+        ),
+    ],
+)
+def test_a_rule_names_its_framing_unless_it_is_the_default(rule, name):
+    assert str(rule) == name
+
+
+# -- a framing that contradicts itself ------------------------------------------------
+
+
+class Lookahead(Broken):
+    """Ends a message at b";", but says so only once a byte follows it."""
+
+    def decode(self, data):
+        end = data.find(b";")
+        if end < 0 or end + 1 >= len(data):
+            return None
+        return data[:end], end + 1
+
+
+class Shrinking(Broken):
+    """Measures the message as 1 byte, then, given that byte alone, as 2."""
+
+    def decode(self, data):
+        return (data[:1], 1) if len(data) > 1 else (data, 2)
+
+
+class Fussy(Broken):
+    """Measures the message as 1 byte, then cannot decode that byte alone."""
+
+    def decode(self, data):
+        if len(data) < 2:
+            raise ValueError("too short to tell")
+        return data[:1], 1
+
+
+@pytest.mark.parametrize(
+    ("framing", "summary"),
+    [
+        (Lookahead(), "Lookahead.decode() found a message it had measured incomplete"),
+        (
+            Shrinking(),
+            "Shrinking.decode() said the message took 2 bytes, of the 1 it was given",
+        ),
+        (Fussy(), "Fussy.decode() raised ValueError: too short to tell"),
+    ],
+)
+def test_a_framing_that_decodes_the_message_alone_otherwise_fails_the_step(
+    framing, summary
+):
+    step = ExpectFrame(re.compile(b".*"), T, framing)
+    script = play(ExpectConnect(T), CONNECT, step, b"ab;c")
+    assert script.failure.summary == summary
+
+
+@pytest.mark.parametrize(
+    ("framing", "summary"),
+    [
+        (
+            Shrinking(),
+            "on_frame(re.compile(b'.*'), framing=Shrinking()): Shrinking.decode() said "
+            "the message took 2 bytes, of the 1 it was given",
+        ),
+        (
+            Fussy(),
+            "on_frame(re.compile(b'.*'), framing=Fussy()): Fussy.decode() raised "
+            "ValueError: too short to tell",
+        ),
+    ],
+)
+def test_a_framing_that_decodes_the_message_alone_otherwise_fails_a_rule(framing, summary):
+    rule = Rule.frame(re.compile(b".*"), None, framing, None)
+    script = play(rule, ExpectConnect(T), CONNECT, b"ab;c")
+    assert script.failure.summary == summary
+
+
+@pytest.mark.parametrize(
+    ("framing", "data"),
+    [
+        (Lookahead(), b"ab;c"),
+        (Netstring(), b"3:abc;"),
+        (Netstring(), b"x:"),
+    ],
+    ids=["incomplete alone", "a netstring that ends badly", "not a netstring"],
+)
+def test_a_rule_refuses_what_is_not_a_whole_message_of_its_framing(framing, data):
+    rule = Rule.frame(re.compile(b".*"), b"taken", framing, None)
+    script = play(rule, ExpectConnect(T), CONNECT, ExpectDisconnect(T))
+    assert sent(feed(script, data)) == b""
+    assert rule.count == 0
+    assert script.failure.summary == (
+        f"Expected the client to close the connection, but it sent {data!r}"
+    )
+
+
+# -- found while covering every branch ------------------------------------------------
+
+
+class Mute(Texty):
+    def encode(self, payload):
+        raise ValueError("no voice")
+
+
+def test_a_framing_whose_encode_raises_fails_the_script():
+    script = play(ExpectConnect(T), CONNECT, SendFrame(b"xyz", Mute()))
+    assert script.failure.summary == "Mute.encode() raised ValueError: no voice"
+    rule = Rule.frame(b"x", b"y", Mute(), None)
+    script = play(rule, ExpectConnect(T), CONNECT, b"x")
+    assert script.failure.summary == (
+        "on_frame(b'x', framing=Mute()): Mute.encode() raised ValueError: no voice"
+    )
+
+
+def too_long(received):
+    return bytes(256)
+
+
+def test_a_computed_payload_too_long_for_its_frame_fails_the_script():
+    script = play(ExpectConnect(T), CONNECT, SendFrame(too_long, LengthPrefixed(1)))
+    framing = "LengthPrefixed(size=1, byteorder='big')"
+    assert script.failure.summary == (
+        f"send_frame({where(too_long)}, framing={framing}) returned 256 bytes; "
+        f"the limit of {framing} is 255 bytes"
+    )
+
+
+@pytest.mark.parametrize(
+    "step",
+    [ExpectLine(b"PIZZA", T), ExpectBytes(b"PIZZA\r\n", T)],
+    ids=["expect_line", "expect_bytes"],
+)
+@pytest.mark.parametrize(
+    "segments",
+    [[b"PING\r\n"], [b"PI", b"NG\r\n"]],
+    ids=["in one segment", "split where the step stopped"],
+)
+def test_a_rule_takes_a_message_an_exact_step_had_begun_to_match(step, segments):
+    rule = line_rule(b"PING", b"PONG")
+    script = play(rule, ExpectConnect(T), CONNECT, step)
+    assert sent(feed(script, *segments)) == b"PONG\r\n"
+    feed(script, b"PIZZA\r\n")
+    assert script.failure is None
+    assert script.completed == 2
+
+
+def test_a_rule_answers_while_the_server_pauses():
+    rule = line_rule(b"PING", b"PONG")
+    script = play(rule, ExpectConnect(T), CONNECT, Pause(0.5), SendLine(b"late"))
+    assert sent(feed(script, b"PING\r\n")) == b"PONG\r\n"
+    assert sent(feed(script, TIMEOUT)) == b"late\r\n"
+    assert script.failure is None
+
+
+def test_a_rule_declared_after_a_failure_answers_nothing():
+    script = play(ExpectConnect(T), CONNECT, ExpectLine(b"a", T), b"PING\r\n")
+    assert script.failure is not None
+    rule = line_rule(b"PING", b"PONG")
+    assert feed(script, rule) == []
+    assert rule.count == 0
+
+
+def test_a_message_the_step_refused_waits_for_a_rule_as_more_arrives():
+    rule = Rule.frame(b"ping", b"pong", None, None)  # reads any 4 bytes as a header
+    script = play(rule, ExpectConnect(T), CONNECT, ExpectLine(re.compile(b"HELLO"), T))
+    feed(script, b"HELO there\r\n", b"more")
+    assert script.failure is None  # the rule's frame may yet be whole
+    feed(script, TIMEOUT)
+    assert script.failure.details == [
+        "Received only b'HELO there'",
+        "Unread: b'HELO there\\r\\nmore', which no step or rule has taken "
+        "(a rule may wait for the rest of a message)",
+    ]
+
+
+def heartbeat(data):
+    if data == b"HB":
+        return True
+    raise ValueError("not a heartbeat")
+
+
+def test_a_used_up_rule_whose_matcher_raises_is_not_named_in_the_failure():
+    rule = line_rule(heartbeat, b"ok", times=1)
+    script = play(rule, ExpectConnect(T), CONNECT, ExpectLine(b"SUB news", T))
+    assert sent(feed(script, b"HB\r\nXX\r\n")) == b"ok\r\n"
+    assert script.failure.summary == "Expected a line b'SUB news' but received b'XX'"
+    assert script.failure.details == []
+
+
+def test_the_inbox_drops_what_was_taken_and_keeps_every_position():
+    from pytest_tcpclient.core.inbox import COMPACT, Closed, Inbox
+
+    data = bytes(i % 251 for i in range(COMPACT + 500))
+    inbox = Inbox()
+    for i in range(len(data)):
+        inbox.push(data[i : i + 1])
+    inbox.push(Closed(True))
+    for _ in range(COMPACT + 100):
+        inbox.consume(1)
+    assert len(inbox._items) == 500 + 1  # what was taken is gone from its lists
+    assert inbox.position == COMPACT + 100
+    assert inbox.peek(3) == data[COMPACT + 100 : COMPACT + 103]
+    assert b"".join(s[o:] for s, o in inbox.read(COMPACT + 498)) == data[-2:]
+    assert (inbox.available(), inbox.next_event()) == (400, Closed(True))

@@ -7,6 +7,7 @@ returns, its failure and its transcript are plain data, checked as such.
 
 from __future__ import annotations
 
+import pickle
 from itertools import pairwise
 
 import pytest
@@ -29,6 +30,8 @@ from pytest_tcpclient.core.steps import (
     ExpectFrame,
     SendBytes,
     SendFrame,
+    Step,
+    Stray,
 )
 
 T = 1.0
@@ -563,7 +566,57 @@ def test_after_the_first_failure_no_later_step_runs():
     assert script.completed == 1
 
 
+def test_tls_news_after_a_failure_changes_nothing():
+    script = play(ExpectConnect(T), CONNECT, ExpectBytes(b"ping", T), b"oops")
+    failure, lines = script.failure, script.transcript.lines()
+    assert script.secured(FIRST) == []
+    assert script.broken(FIRST, "TLS handshake failed: it broke") == []
+    assert script.failure is failure
+    assert script.transcript.lines() == lines
+
+
+def test_a_script_failure_pickles_with_its_details_and_transcript():
+    failure = play(ExpectConnect(T), CONNECT, ExpectBytes(b"a" * 100, T), b"a" * 50 + b"b")
+    failure = failure.failure
+    assert failure.details  # the difference, shown
+    copy = pickle.loads(pickle.dumps(failure))
+    assert type(copy) is type(failure)
+    assert (copy.summary, copy.details, copy.transcript) == (
+        failure.summary,
+        failure.details,
+        failure.transcript,
+    )
+    assert str(copy) == str(failure)
+
+
+def test_a_stray_failure_makes_its_diagnostic_once_when_first_read():
+    made = []
+
+    def describe():
+        made.append("made")
+        return ["Expected b'x' but received b'y'", "a detail"]
+
+    stray = Stray(describe)
+    assert stray.stray
+    assert made == []  # a rule may yet take the message: nothing to say
+    assert str(stray) == "Expected b'x' but received b'y'"
+    assert stray.details == ["a detail"]
+    assert made == ["made"]
+
+
 # -- the server closing, and the end of the script --------------------------------
+
+
+def test_disconnect_after_the_client_closed_closes_what_is_left():
+    script = play(ExpectConnect(T), CONNECT, CLOSE)
+    assert feed(script, Disconnect()) == [Close(FIRST)]
+    assert script.transcript.lines()[-2:] == [
+        "client closed the connection",
+        "server closed the connection",
+    ]
+    feed(script, ExpectConnect(T), CONNECT_AGAIN)  # not one too many
+    assert script.failure is None
+    assert script.completed == 3
 
 
 def test_disconnect_closes_the_connection_and_ignores_what_follows_on_it():
@@ -690,3 +743,33 @@ def test_stopping_an_idle_script_cancels_the_timer_and_fails_nothing():
     script = idle_script(ExpectConnect(T), CONNECT)
     assert script.stop() == [CancelTimer()]
     assert script.failure is None
+
+
+# -- a step of a kind of its own -------------------------------------------------
+
+
+class Waits(Step):
+    """Waits for its timer and nothing else, with the timeout message of any step."""
+
+    timeout = 0.5
+    needs_connection = False
+
+    def __str__(self):
+        return "waits()"
+
+    def run(self, conversation):
+        return False
+
+
+def test_a_step_that_waits_too_long_says_what_it_waited_for():
+    script = Script()
+    assert script.add(Waits()) == [StartTimer(0.5, 0)]  # before any connection
+    script.timed_out(0)
+    assert script.failure.summary == "Timed out waiting for waits()"
+    assert script.failure.transcript == ["failed at waits()"]
+
+
+def test_a_conversation_shows_its_number_state_and_progress():
+    script = play(ExpectConnect(T), CONNECT, ExpectBytes(b"a", T))
+    assert repr(script.conversations[1]) == "<Conversation #1 open, 1/2>"
+    assert repr(script.conversations[0]) == "<Conversation #0 none, 0/0>"

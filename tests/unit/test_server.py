@@ -192,6 +192,43 @@ def test_every_pending_join_errbacks(server, connect):
     assert failure_of(server.join()).summary.startswith("Expected b'Hello'")
 
 
+@pytest.mark.parametrize(
+    "take",
+    [
+        lambda joined, seen: joined.addCallbacks(seen.append, seen.append),
+        lambda joined, seen: joined.addCallback(seen.append).addErrback(seen.append),
+        lambda joined, seen: joined.addErrback(seen.append),
+        lambda joined, seen: joined.addBoth(seen.append),
+    ],
+    ids=["addCallbacks", "addCallback", "addErrback", "addBoth"],
+)
+def test_a_failure_taken_with_callbacks_is_not_reported_again(server, connect, take):
+    server.expect_connect()
+    server.expect_bytes(b"hi")
+    seen = []
+    take(server.join(), seen)
+    connect().send(b"ho")
+    assert seen[0].value.summary.startswith("Expected b'hi'")
+    assert outcome(server.verify()) is None
+
+
+def test_failing_with_turns_a_script_failure_into_the_layers_exception(server, connect):
+    from twisted.internet.defer import fail
+
+    from pytest_tcpclient.core.server import failing_with
+
+    server.expect_connect()
+    server.expect_bytes(b"hi")
+    joined = server.join().addErrback(failing_with, RuntimeError)
+    connect().send(b"ho")
+    failure = outcome(joined)
+    assert failure.check(RuntimeError)
+    assert str(failure.value) == str(server._factory.script.failure)
+    other = fail(ValueError("not a script's")).addErrback(failing_with, RuntimeError)
+    assert outcome(other).check(ValueError)  # passes through
+    other.addErrback(lambda _: None)
+
+
 # -- time ---------------------------------------------------------------------------
 
 
@@ -405,6 +442,42 @@ def test_expect_disconnect_fails_at_once(reactor, server, connect, act, summary)
     assert reactor.getDelayedCalls() == []
 
 
+@pytest.mark.parametrize(
+    ("close", "summary"),
+    [
+        pytest.param(
+            Client.close,
+            "Expected the client to close the connection cleanly, but it left the reply "
+            "unread",
+            id="closed",
+        ),
+        pytest.param(
+            Client.reset,
+            "Expected the client to close the connection cleanly, but it left the reply "
+            "unread (the connection was reset)",
+            id="reset",
+        ),
+    ],
+)
+def test_expect_disconnect_fails_when_the_client_check_finds_a_problem(
+    reactor, close, summary
+):
+    checked = []
+
+    def client_check(peer, sent):
+        checked.append((peer, sent))
+        return "it left the reply unread"
+
+    server = ScriptedServer(reactor, client_check=client_check)
+    server.expect_connect()
+    server.send_bytes(b"hello")
+    server.expect_disconnect()
+    client = Client(reactor)
+    close(client)
+    assert failure_of(server.join()).summary == summary
+    assert checked == [(client.transport.getPeer(), 5)]
+
+
 def test_a_second_connection_fails_once_the_first_is_quiet_and_closes_both(
     reactor, server, connect
 ):
@@ -449,11 +522,17 @@ def test_a_connection_after_a_failure_is_closed_at_once(server, connect):
     assert late.received == b""
 
 
-def test_a_step_needing_a_connection_when_none_was_made(server):
-    server.send_bytes(b"hi")
+@pytest.mark.parametrize(
+    ("declare", "step"),
+    [
+        (lambda server: server.send_bytes(b"hi"), "send_bytes(b'hi')"),
+        (lambda server: server.shutdown_write(), "shutdown_write()"),
+    ],
+)
+def test_a_step_needing_a_connection_when_none_was_made(server, declare, step):
+    declare(server)
     assert failure_of(server.join()).summary == (
-        "send_bytes(b'hi') needs a connection, but none was made "
-        "(declare expect_connect() before it)"
+        f"{step} needs a connection, but none was made (declare expect_connect() before it)"
     )
 
 
@@ -730,6 +809,27 @@ def test_a_reconnect_while_disconnect_flushes_is_not_a_second_connection(
     assert server._factory.script.failure is None
 
 
+def test_cancelling_a_timer_that_already_ran_does_nothing(reactor, server):
+    from pytest_tcpclient.core.script import CancelTimer, StartTimer
+
+    factory = server._factory
+    factory.perform([StartTimer(1.0, 0)])
+    reactor.advance(1.0)  # it runs, for the script's conversation 0
+    factory.perform([CancelTimer(0)])
+    assert reactor.getDelayedCalls() == []
+    assert factory.script.failure is None
+
+
+def test_close_during_a_pause_names_the_pause(server, connect):
+    server.expect_connect()
+    server.pause(0.5)
+    connect()
+    server.close()
+    assert server._factory.script.failure.summary == (
+        "The server stopped before pause(0.5) was done"
+    )
+
+
 def test_close_twice_stops_listening_once(reactor, server):
     assert outcome(server.close()) is None
     assert outcome(server.close()) is None
@@ -983,3 +1083,19 @@ def test_a_factory_makes_servers_with_a_framing(group):
     with pytest.raises(TypeError, match=r"tcpserver_factory\(\) argument 'framing'"):
         factory(framing=42)
     assert repr(factory) == "<ServerFactory: 2 servers made>"
+
+
+def test_a_factory_stops_the_servers_it_made_through_its_report(reactor, group):
+    from pytest_tcpclient.core import ServerFactory
+
+    reported = []
+    factory = ServerFactory(group, report=lambda stopped: reported.append(1) or stopped)
+    made = factory()
+    other = group.new()  # the group's, not the factory's
+    assert outcome(factory.stop()) is None
+    assert reported == [1]
+    assert made.stopped
+    assert not other.stopped
+    assert outcome(factory.stop()) is None  # nothing left to stop
+    assert reported == [1, 1]
+

@@ -363,3 +363,83 @@ def test_the_servers_tls_options_are_twisteds_own(reactor):
     assert isinstance(options, CertificateOptions)
     assert options is default_ca().server_context()  # made once
     assert options is not default_ca().server_context(client_certificate=True)
+
+
+# -- the certificate authority ----------------------------------------------------------
+
+
+def test_without_trustme_the_ca_names_the_tls_extra(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "trustme", None)
+    with pytest.raises(
+        ImportError, match=re.escape("TLS needs the tls extra (pip install")
+    ):
+        CertificateAuthority()
+
+
+def test_a_ca_writes_its_files_in_the_directory_given(tmp_path):
+    ca = CertificateAuthority(tmp_path)
+    assert ca.cert_path == tmp_path / "ca.pem"
+    assert repr(ca) == f"<CertificateAuthority {tmp_path / 'ca.pem'}>"
+    certificate = ca.issue_client_certificate()
+    assert certificate.cert_path.parent == certificate.key_path.parent == tmp_path
+    assert certificate.cert_path.read_bytes() == certificate.cert_pem
+    assert certificate.key_path.read_bytes() == certificate.key_pem
+
+
+def test_the_cas_ssl_context_trusts_it_and_checks_hostnames():
+    import ssl
+
+    ca = CertificateAuthority()
+    context = ca.ssl_context()
+    der = ssl.PEM_cert_to_DER_cert(ca.cert_pem.decode())
+    assert der in context.get_ca_certs(binary_form=True)
+    assert context.check_hostname
+    assert context.verify_mode == ssl.CERT_REQUIRED
+
+
+def test_a_client_certificate_configures_a_client_context():
+    import ssl
+
+    certificate = CertificateAuthority().issue_client_certificate()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    certificate.configure(context)  # load_cert_chain: raises if key and cert differ
+    other = CertificateAuthority().issue_client_certificate()
+    with pytest.raises(ssl.SSLError):
+        context.load_cert_chain(certificate.cert_path, other.key_path)
+
+
+# -- diagnostics of other handshake failures ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reasons", "summary"),
+    [
+        pytest.param(
+            [("SSL routines", "", "sslv3 alert handshake failure")],
+            "TLS handshake failed: the client sent an alert "
+            "(sslv3 alert handshake failure)",
+            id="another alert",
+        ),
+        pytest.param(
+            [("SSL routines", "", "wrong version number")],
+            "TLS handshake failed: wrong version number",
+            id="another reason",
+        ),
+        pytest.param(
+            ["not a reason", (), ("SSL routines", "", "no shared cipher")],
+            "TLS handshake failed: no shared cipher",
+            id="only (library, function, reason) entries count",
+        ),
+        pytest.param("it broke", "TLS handshake failed: it broke", id="no list of reasons"),
+    ],
+)
+def test_a_handshake_that_failed_otherwise_is_told_in_openssls_words(reasons, summary):
+    from types import SimpleNamespace
+
+    from OpenSSL import SSL
+    from twisted.python.failure import Failure
+
+    from pytest_tcpclient.core.tls import diagnose
+
+    layer = SimpleNamespace(raw=b"\x16\x03\x01")  # a handshake had begun
+    assert diagnose(Failure(SSL.Error(reasons)), layer) == summary

@@ -21,9 +21,13 @@ import threading
 import warnings
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .tls import EXTRA, require_tls
+
+if TYPE_CHECKING:
+    from trustme import LeafCert
+    from twisted.internet.ssl import Certificate, CertificateOptions, PrivateCertificate
 
 __all__ = ["CertificateAuthority", "ClientCertificate", "default_ca"]
 
@@ -50,7 +54,7 @@ class CertificateAuthority:
             directory = tempfile.mkdtemp(prefix="pytest-tcpclient-ca-")
             atexit.register(shutil.rmtree, directory, ignore_errors=True)
         self.directory = Path(directory)
-        self._contexts: dict[bool, Any] = {}
+        self._contexts: dict[bool, CertificateOptions] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -76,7 +80,7 @@ class CertificateAuthority:
         return context
 
     @cached_property
-    def trust_root(self) -> Any:
+    def trust_root(self) -> Certificate:
         """The CA for Twisted clients:
         ``optionsForClientTLS("localhost", trustRoot=ca.trust_root)``."""
         from twisted.internet.ssl import Certificate
@@ -89,7 +93,7 @@ class CertificateAuthority:
         """A client certificate and its key, issued by this CA (for mutual TLS)."""
         return ClientCertificate(self._ca.issue_cert(name), self.directory)
 
-    def server_context(self, client_certificate: bool = False) -> Any:
+    def server_context(self, client_certificate: bool = False) -> CertificateOptions:
         """The servers' TLS options (Twisted's ``CertificateOptions``): this
         CA's server certificate; with ``client_certificate``, a client must
         present one this CA issued."""
@@ -102,7 +106,7 @@ class CertificateAuthority:
                     + self._server.private_key_pem.bytes()
                 )
                 trusted = [Certificate.loadPEM(self.cert_pem)] if client_certificate else []
-                options = server.options(*trusted)
+                options: CertificateOptions = server.options(*trusted)
                 with warnings.catch_warnings():
                     # Twisted hands pyOpenSSL the X509 objects it deprecates.
                     warnings.simplefilter("ignore", DeprecationWarning)
@@ -114,7 +118,7 @@ class CertificateAuthority:
 class ClientCertificate:
     """A client certificate and its key, PEM-encoded and in files."""
 
-    def __init__(self, leaf: Any, directory: Path) -> None:
+    def __init__(self, leaf: LeafCert, directory: Path) -> None:
         self._leaf = leaf
         self._directory = directory
 
@@ -148,12 +152,15 @@ class ClientCertificate:
         context.load_cert_chain(self.cert_path, self.key_path)
 
     @cached_property
-    def private_certificate(self) -> Any:
+    def private_certificate(self) -> PrivateCertificate:
         """The certificate and key for Twisted clients:
         ``optionsForClientTLS(..., clientCertificate=cert.private_certificate)``."""
         from twisted.internet.ssl import PrivateCertificate
 
-        return PrivateCertificate.loadPEM(self.cert_pem + self.key_pem)
+        certificate: PrivateCertificate = PrivateCertificate.loadPEM(
+            self.cert_pem + self.key_pem
+        )
+        return certificate
 
 
 _default: CertificateAuthority | None = None

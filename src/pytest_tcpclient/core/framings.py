@@ -16,7 +16,7 @@ user's own is given all the unread bytes each time more arrive.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, cast, runtime_checkable
 
 from .arguments import BytesLike, as_bytes
 
@@ -79,7 +79,7 @@ class Decoder:
         """How many bytes of the message were fed so far."""
         return len(self._data)
 
-    def feed(self, segment: bytes, offset: int = 0) -> int | None:
+    def feed(self, segment: bytes | bytearray, offset: int = 0) -> int | None:
         if self.size is not None:
             return self.size
         self._data += memoryview(segment)[offset:]
@@ -100,7 +100,7 @@ class Framing:
     max_payload: int | None = None
     """The longest payload a message can carry, if there is a limit."""
 
-    def encode(self, payload: bytes) -> bytes:
+    def encode(self, payload: BytesLike) -> bytes:
         """The wire bytes of ``payload`` as one message."""
         payload = as_bytes(payload, "encode() argument 'payload'", self.max_payload)
         return self._wire(payload)
@@ -184,7 +184,7 @@ class _LengthDecoder(Decoder):
     def received(self) -> int:
         return self._received
 
-    def feed(self, segment: bytes, offset: int = 0) -> int | None:
+    def feed(self, segment: bytes | bytearray, offset: int = 0) -> int | None:
         if self.size is not None:
             return self.size
         if self.total is None:
@@ -204,7 +204,7 @@ class LengthPrefixed(Framing):
     format of Twisted's ``Int32StringReceiver`` and of pytest-tcpclient 0.7.
     """
 
-    def __init__(self, size: int = 4, byteorder: str = "big") -> None:
+    def __init__(self, size: int = 4, byteorder: Literal["big", "little"] = "big") -> None:
         if isinstance(size, bool) or not isinstance(size, int):
             raise TypeError(
                 f"LengthPrefixed() argument 'size' must be int, not {_kind(size)}"
@@ -235,7 +235,7 @@ class LengthPrefixed(Framing):
 
     def header(self, length: int) -> bytes:
         """The length header of a payload of ``length`` bytes."""
-        return length.to_bytes(self.size, self.byteorder)  # type: ignore[arg-type]
+        return length.to_bytes(self.size, self.byteorder)
 
     def _wire(self, payload: bytes) -> bytes:
         return self.header(len(payload)) + payload
@@ -246,7 +246,7 @@ class LengthPrefixed(Framing):
     def _length(self, head: bytes) -> int | None:
         if len(head) < self.size:
             return None
-        return self.size + int.from_bytes(head, self.byteorder)  # type: ignore[arg-type]
+        return self.size + int.from_bytes(head, self.byteorder)
 
     def payload(self, message: bytes) -> bytes:
         return message[self.size :]
@@ -254,7 +254,7 @@ class LengthPrefixed(Framing):
     def describe(self, data: bytes) -> str:
         if len(data) < self.size:
             return f"a {self.noun} header starting {_show(data)}"
-        length = int.from_bytes(data[: self.size], self.byteorder)  # type: ignore[arg-type]
+        length = int.from_bytes(data[: self.size], self.byteorder)
         payload = data[self.size : self.size + length]
         if len(payload) == length:
             return f"{self.noun} {_show(payload)}"
@@ -317,7 +317,7 @@ class _LineDecoder(Decoder):
     def received(self) -> int:
         return self._received
 
-    def feed(self, segment: bytes, offset: int = 0) -> int | None:
+    def feed(self, segment: bytes | bytearray, offset: int = 0) -> int | None:
         if self.size is not None:
             return self.size
         delimiter = self._delimiter
@@ -428,7 +428,7 @@ def as_framing(value: object, what: str) -> FramingLike:
             f"{what} must be a framing, with encode() and decode() methods, "
             f"not {_kind(value)}"
         )
-    return value  # type: ignore[return-value]
+    return cast(FramingLike, value)
 
 
 class HeadReader:
@@ -485,16 +485,11 @@ def canonical(framing: FramingLike) -> bool:
 
 
 def describe(framing: FramingLike, data: bytes) -> str:
-    """What ``data``, the start of a message of ``framing``, is."""
-    if isinstance(framing, Framing):
-        return framing.describe(data)
-    try:
-        decoded = framing.decode(data)
-    except Exception:
-        decoded = None
-    if decoded is None:
-        return f"an incomplete frame {_show(data)}"
-    return f"frame {_show(decoded[0])}"
+    """What ``data``, the start of a message of ``framing``, is: a built-in
+    framing, the only ones whose messages are matched on the wire
+    (:func:`canonical`)."""
+    assert isinstance(framing, Framing), "only built-in framings are described"
+    return framing.describe(data)
 
 
 def framing_name(framing: FramingLike) -> str:
@@ -511,5 +506,5 @@ def _show(data: bytes) -> str:
     return show_bytes(data)
 
 
-def _kind(value: Any) -> str:
+def _kind(value: object) -> str:
     return type(value).__name__

@@ -13,9 +13,8 @@ import inspect
 import os
 import re
 from collections.abc import Callable
-from typing import Any
 
-from .arguments import as_bytes
+from .arguments import BytesLike, as_bytes
 from .transcript import show_bytes
 
 __all__ = [
@@ -30,8 +29,9 @@ __all__ = [
     "describe_callable",
 ]
 
-MatchLike = bytes | bytearray | memoryview | re.Pattern[bytes] | Callable[[bytes], Any]
-"""What ``match`` may be."""
+MatchLike = BytesLike | re.Pattern[bytes] | Callable[[bytes], object]
+"""What ``match`` may be: the message exactly, a pattern matching all of it,
+or a callable that returns a true value for it."""
 
 
 class Received:
@@ -132,7 +132,7 @@ class Predicate(Matcher):
     other exception is a :class:`UserError`.
     """
 
-    def __init__(self, accept: Callable[[bytes], Any]) -> None:
+    def __init__(self, accept: Callable[[bytes], object]) -> None:
         self.accept = accept
         self._name = describe_callable(accept)
 
@@ -181,6 +181,9 @@ def as_matcher(value: object, what: str, limit: int | None = None) -> Matcher:
 
 Reply = Callable[[Received | None], bytes]
 """A computed reply: called with what the last expect step on the connection matched."""
+ReplyLike = BytesLike | Callable[[Received | None], BytesLike]
+"""What a step's ``data`` may be: bytes, or a callable that returns them, given
+what the last expect step on the connection matched (None if none did)."""
 
 
 def as_reply(value: object, what: str, limit: int | None = None) -> bytes | Reply:
@@ -190,7 +193,7 @@ def as_reply(value: object, what: str, limit: int | None = None) -> bytes | Repl
     if isinstance(value, (bytes, bytearray, memoryview)):
         return as_bytes(value, what, limit)
     if callable(value) and not isinstance(value, type):
-        return value  # type: ignore[return-value]
+        return value
     raise TypeError(
         f"{what} must be bytes, bytearray, memoryview or a callable returning bytes, "
         f"not {type(value).__name__}"
@@ -209,7 +212,7 @@ def compute(reply: Reply, received: Received | None) -> bytes:
     return bytes(data)
 
 
-def describe_callable(function: Callable[..., Any]) -> str:
+def describe_callable(function: Callable[..., object]) -> str:
     """``name (file.py:line)``: how a diagnostic names user code."""
     name = getattr(function, "__qualname__", None) or type(function).__qualname__
     name = name.rsplit(".<locals>.", 1)[-1]  # where it was defined is in the file

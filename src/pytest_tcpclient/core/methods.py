@@ -11,14 +11,12 @@ runs on.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from typing import Any
 
 from .arguments import BytesLike, as_seconds, as_timeout
 from .certificates import CertificateAuthority, default_ca
 from .framings import DEFAULT_FRAMING, DEFAULT_MAX_LENGTH, FramingLike, as_framing
-from .matching import Received
+from .matching import MatchLike, Received, ReplyLike
 from .rules import Rule
 from .steps import (
     Disconnect,
@@ -38,13 +36,23 @@ from .steps import (
     Step,
 )
 
-__all__ = ["ConnectionMethods", "Match", "Reply", "ServerMethods", "StepMethods"]
+__all__ = [
+    "ConnectionMethods",
+    "Match",
+    "Reply",
+    "RuleReply",
+    "ServerMethods",
+    "StepMethods",
+]
 
-Match = BytesLike | re.Pattern[bytes] | Callable[[bytes], Any]
+Match = MatchLike
 """What a message must be: exactly these bytes, a pattern matching all of it,
 or a callable that returns a true value for it."""
-Reply = BytesLike | Callable[[Received | None], BytesLike]
-"""What the server sends: bytes, or a callable given what was matched last."""
+Reply = ReplyLike
+"""What the server sends: bytes, or a callable given what was matched last
+(None if no expect step on the connection matched anything yet)."""
+RuleReply = BytesLike | Callable[[Received], BytesLike]
+"""What a rule answers with: bytes, or a callable given the message it took."""
 
 
 class StepMethods:
@@ -147,7 +155,7 @@ class StepMethods:
     def expect_bytes(self, data: BytesLike, timeout: float | None = None) -> None:
         """The client sends exactly ``data``, however TCP splits it."""
         __tracebackhide__ = True
-        self._declare(ExpectBytes(data, self._timeout(timeout, "expect_bytes")))  # type: ignore[arg-type]
+        self._declare(ExpectBytes(data, self._timeout(timeout, "expect_bytes")))
 
     def send_bytes(
         self, data: Reply, *, chunk: int | None = None, interval: float = 0.0
@@ -160,7 +168,7 @@ class StepMethods:
         own, ``interval`` seconds apart.
         """
         __tracebackhide__ = True
-        self._declare(SendBytes(data, chunk, interval))  # type: ignore[arg-type]
+        self._declare(SendBytes(data, chunk, interval))
 
     # -- lines ------------------------------------------------------------------------
 
@@ -177,7 +185,7 @@ class StepMethods:
         as soon as that many bytes arrived without the delimiter."""
         __tracebackhide__ = True
         timeout = self._timeout(timeout, "expect_line")
-        self._declare(ExpectLine(match, timeout, delimiter, max_length))  # type: ignore[arg-type]
+        self._declare(ExpectLine(match, timeout, delimiter, max_length))
 
     def send_line(
         self,
@@ -190,7 +198,7 @@ class StepMethods:
         """The server sends ``data`` (or what ``data(received)`` returns) and
         the ``delimiter``; ``chunk`` and ``interval`` as for :meth:`send_bytes`."""
         __tracebackhide__ = True
-        self._declare(SendLine(data, delimiter, chunk, interval))  # type: ignore[arg-type]
+        self._declare(SendLine(data, delimiter, chunk, interval))
 
     # -- frames ---------------------------------------------------------------------
 
@@ -220,7 +228,7 @@ class StepMethods:
         ``interval`` as for :meth:`send_bytes`."""
         __tracebackhide__ = True
         framing = self._framing(framing)
-        self._declare(SendFrame(payload, framing, chunk, interval))  # type: ignore[arg-type]
+        self._declare(SendFrame(payload, framing, chunk, interval))
 
     # -- for subclasses -----------------------------------------------------------------
 
@@ -273,7 +281,7 @@ class ServerMethods(StepMethods):
     def on_line(
         self,
         match: Match,
-        reply: Reply | None = None,
+        reply: RuleReply | None = None,
         *,
         delimiter: BytesLike = b"\r\n",
         times: int | None = None,
@@ -293,7 +301,7 @@ class ServerMethods(StepMethods):
     def on_frame(
         self,
         match: Match,
-        reply: Reply | None = None,
+        reply: RuleReply | None = None,
         *,
         framing: FramingLike | None = None,
         times: int | None = None,

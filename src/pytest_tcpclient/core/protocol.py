@@ -9,17 +9,14 @@ asyncio loop, under trial, or on ``twisted.internet.testing.MemoryReactorClock``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Hashable, Iterable
+from typing import TYPE_CHECKING, Any, cast
+from typing import Protocol as Structural
 
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred, gatherResults, succeed
 from twisted.internet.error import ConnectionDone
-from twisted.internet.interfaces import (
-    IAddress,
-    IDelayedCall,
-    IHandshakeListener,
-    IReactorTime,
-)
+from twisted.internet.interfaces import IDelayedCall, IHandshakeListener, IReactorTime
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -35,13 +32,37 @@ from .script import (
     StartTLS,
     Write,
 )
-from .tls import diagnose, secure
+from .tls import TLSLayer, diagnose, secure
 
-__all__ = ["ClientCheck", "ScriptFactory", "ScriptProtocol"]
+if TYPE_CHECKING:
+    from twisted.internet.ssl import CertificateOptions
 
-ClientCheck = Callable[[IAddress, int], "str | None"]
+__all__ = ["ClientCheck", "ScriptFactory", "ScriptProtocol", "Transport"]
+
+ClientCheck = Callable[[IPv4Address | IPv6Address, int], "str | None"]
 """Told a client's address and how many bytes the server sent it when the
 client closes; returns what was wrong with how the client closed, or None."""
+
+
+class Transport(Structural):
+    """What the driver uses of a connection's transport: a TCP transport
+    (``ITCPTransport``, a push producer), or the TLS layer over one."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def loseConnection(self) -> None: ...
+
+    def loseWriteConnection(self) -> None: ...
+
+    def abortConnection(self) -> None: ...
+
+    def getPeer(self) -> IPv4Address | IPv6Address: ...
+
+    def setTcpNoDelay(self, enabled: bool) -> None: ...
+
+    def pauseProducing(self) -> None: ...
+
+    def resumeProducing(self) -> None: ...
 
 
 @implementer(IHandshakeListener)
@@ -49,11 +70,14 @@ class ScriptProtocol(Protocol):
     """One client connection: reports what the client does to the factory."""
 
     factory: ScriptFactory
+    # A TCP port makes it, so its transport is TCP's (or the TLS layer over
+    # it) from connectionMade() on: never None where the driver uses it.
+    transport: Transport  # type: ignore[assignment]
     sent = 0
     """Bytes the server wrote on this connection."""
     heard = 0
     """How many times the client's side was heard from (bytes or a close)."""
-    tls: Any = None
+    tls: TLSLayer | None = None
     """The TLS layer under the protocol, once TLS is started."""
     _securing = False
 
@@ -70,7 +94,7 @@ class ScriptProtocol(Protocol):
     def handshakeCompleted(self) -> None:
         self.factory.secured(self)
 
-    def start_tls(self, context: Any, early: bytes = b"") -> None:
+    def start_tls(self, context: CertificateOptions, early: bytes = b"") -> None:
         """Speak TLS from now on, as the server of the handshake; ``early``:
         the client's first TLS bytes, received before."""
         self._securing = True
@@ -82,7 +106,13 @@ class ScriptProtocol(Protocol):
             self.tls.dataReceived(early)
 
 
-class ScriptFactory(Factory):
+if TYPE_CHECKING:
+    _Factory = Factory[ScriptProtocol]
+else:
+    _Factory = Factory  # not generic in Twisted 23.10
+
+
+class ScriptFactory(_Factory):
     """Builds :class:`ScriptProtocol` and runs the script's actions on ``reactor``.
 
     ``when_done(targets)`` returns a Deferred that fires once the script has
@@ -101,7 +131,7 @@ class ScriptFactory(Factory):
         reactor: IReactorTime,
         client_check: ClientCheck | None = None,
         idle_timeout: float | None = None,
-        tls: Any = None,
+        tls: CertificateOptions | None = None,
     ) -> None:
         self.reactor = reactor
         self.client_check = client_check
@@ -214,7 +244,7 @@ class ScriptFactory(Factory):
         asyncio reactor its loop timer too, on every message.
         """
         cancelled: dict[int, IDelayedCall] = {}  # to cancel unless started again
-        written: list[Any] = []  # transports to flush once the batch is done
+        written: list[Transport] = []  # transports to flush once the batch is done
         try:
             for action in actions:
                 if isinstance(action, Write):
@@ -226,13 +256,13 @@ class ScriptFactory(Factory):
                     if timer is not None and timer.active():
                         cancelled[action.key] = timer
                 elif isinstance(action, Close):
-                    action.connection.transport.loseConnection()
+                    _protocol(action.connection).transport.loseConnection()
                 elif isinstance(action, Abort):
-                    _abort(action.connection.transport)
+                    _abort(_protocol(action.connection).transport)
                 elif isinstance(action, HalfClose):
-                    action.connection.transport.loseWriteConnection()
-                elif isinstance(action, StartTLS):
-                    action.connection.start_tls(action.context, action.early)
+                    _protocol(action.connection).transport.loseWriteConnection()
+                elif isinstance(action, StartTLS):  # pragma: no branch - the last Action
+                    _protocol(action.connection).start_tls(action.context, action.early)
         finally:
             for timer in cancelled.values():
                 timer.cancel()
@@ -240,10 +270,10 @@ class ScriptFactory(Factory):
                 _flush(transport)
         self._wake()
 
-    def _write(self, action: Write, written: list[Any]) -> None:
+    def _write(self, action: Write, written: list[Transport]) -> None:
         """Write at once what a batch of actions writes: the reply leaves on
         this turn of the reactor, not the next one."""
-        connection = action.connection
+        connection = _protocol(action.connection)
         connection.sent += len(action.data)
         transport = connection.transport
         if not action.segment:
@@ -310,7 +340,13 @@ class ScriptFactory(Factory):
         return gatherResults(pending).addCallback(lambda _: None)
 
 
-def _abort(transport: Any) -> None:
+def _protocol(connection: Hashable) -> ScriptProtocol:
+    """The protocol an action names: this driver names each connection to the
+    script by its :class:`ScriptProtocol`."""
+    return cast(ScriptProtocol, connection)
+
+
+def _abort(transport: Transport) -> None:
     """Abort the connection with a TCP RST (Twisted's abort closes the socket
     with a zero linger time), once what was written is handed to the kernel:
     a client reads what the server sent, then the reset."""

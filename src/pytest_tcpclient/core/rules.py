@@ -105,7 +105,7 @@ class Rule:
                 raise ValueError(
                     f"{method}() argument 'times' must be 0 or more, not {times}"
                 )
-        return cls(method, matcher, reply, framing, times)  # type: ignore[arg-type]
+        return cls(method, matcher, reply, framing, times)
 
     def __repr__(self) -> str:
         return f"<Rule {self}: answered {self.count}>"

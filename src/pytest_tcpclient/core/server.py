@@ -8,8 +8,8 @@ and turns each call into a step. It needs only a reactor, passed in.
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Generator, Sequence
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from twisted.internet.defer import Deferred, DeferredList, fail, succeed
 from twisted.internet.interfaces import IListeningPort, IReactorTCP
@@ -25,6 +25,9 @@ from .rules import Rule
 from .script import ScriptFailure
 from .steps import End, ExpectDisconnect, Step
 
+if TYPE_CHECKING:
+    from twisted.internet.address import IPv4Address, IPv6Address
+
 __all__ = [
     "DEFAULT_TIMEOUT",
     "Connection",
@@ -32,12 +35,14 @@ __all__ = [
     "ScriptedServer",
     "ServerFactory",
     "ServerGroup",
+    "ServerOptions",
     "ServerStopped",
     "failing_with",
 ]
 
 DEFAULT_TIMEOUT = 1.0
 """Seconds a step waits for the client unless told otherwise."""
+
 
 
 class ServerStopped(RuntimeError):
@@ -98,15 +103,19 @@ class ScriptedServer(ServerMethods):
         """Whether a client must present a certificate."""
         self._ca = ca
         context = self._certificates().server_context(client_certificate) if tls else None
+        # The reactor keeps time too (IReactorTime), and adopts a listener
+        # (IReactorSocket): every reactor does.
         self._factory = ScriptFactory(reactor, client_check, self.timeout, context)  # type: ignore[arg-type]
         self._port: IListeningPort | None
         if listener is None:
-            self._port = reactor.listenTCP(0, self._factory, interface=host)
+            # Any protocol factory serves; the annotation asks for a ServerFactory.
+            self._port = reactor.listenTCP(0, self._factory, interface=host)  # type: ignore[arg-type]
         else:
             self._port = reactor.adoptStreamPort(  # type: ignore[attr-defined]
                 listener.fileno(), listener.family, self._factory
             )
-        self.service_port: int = self._port.getHost().port
+        address = cast("IPv4Address | IPv6Address", self._port.getHost())
+        self.service_port: int = address.port
         """The port clients connect to."""
         self._joins: list[tuple[Deferred[None], list[Failure]]] = []
         self._failure_verified = False
@@ -152,7 +161,12 @@ class ScriptedServer(ServerMethods):
         else:
             done = settled.addCallback(lambda _: self._factory.when_done(targets))
         failed: list[Failure] = []
-        done.addErrback(lambda failure: failed.append(failure) or failure)
+
+        def keep(failure: Failure) -> Failure:
+            failed.append(failure)
+            return failure
+
+        done.addErrback(keep)
         joined = self._deliver(done)
         self._joins.append((joined, failed))
         return joined
@@ -293,8 +307,8 @@ class Connection(ConnectionMethods):
         """The server's default step timeout."""
         return self._server.timeout
 
-    @property
-    def framing(self) -> FramingLike:  # type: ignore[override]
+    @property  # type: ignore[misc]
+    def framing(self) -> FramingLike:
         """The server's framing."""
         return self._server.framing
 
@@ -316,7 +330,7 @@ class Connection(ConnectionMethods):
         self._server._add(step, self.number)
 
 
-class JoinDeferred(Deferred):  # type: ignore[type-arg]
+class JoinDeferred(Deferred[None]):
     """The Deferred :meth:`ScriptedServer.join` hands a test.
 
     A Twisted coroutine (pytest-twisted's ``ensureDeferred``, trial) can
@@ -328,26 +342,27 @@ class JoinDeferred(Deferred):  # type: ignore[type-arg]
 
     taken = False
 
-    def __await__(self):  # type: ignore[no-untyped-def,override]
+    def __await__(self) -> Generator[Deferred[None], None, None]:
         __tracebackhide__ = True
         self.taken = True
         return (yield self)
 
-    __iter__ = __await__  # type: ignore[assignment]
+    __iter__ = __await__
 
-    def addCallbacks(self, *args: Any, **kwargs: Any) -> Deferred[Any]:  # type: ignore[override]
+    # Pass-throughs of Deferred's overloaded methods, which only note the taking.
+    def addCallbacks(self, *args: Any, **kwargs: Any) -> Deferred[Any]:
         self.taken = True
         return super().addCallbacks(*args, **kwargs)
 
-    def addCallback(self, *args: Any, **kwargs: Any) -> Deferred[Any]:  # type: ignore[override]
+    def addCallback(self, *args: Any, **kwargs: Any) -> Deferred[Any]:
         self.taken = True
         return super().addCallback(*args, **kwargs)
 
-    def addErrback(self, *args: Any, **kwargs: Any) -> Deferred[Any]:  # type: ignore[override]
+    def addErrback(self, *args: Any, **kwargs: Any) -> Deferred[Any]:
         self.taken = True
         return super().addErrback(*args, **kwargs)
 
-    def addBoth(self, *args: Any, **kwargs: Any) -> Deferred[Any]:  # type: ignore[override]
+    def addBoth(self, *args: Any, **kwargs: Any) -> Deferred[Any]:
         self.taken = True
         return super().addBoth(*args, **kwargs)
 
@@ -392,7 +407,7 @@ class ServerGroup:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         host: str = "127.0.0.1",
-        server_class: type[ScriptedServer] = ScriptedServer,
+        server_class: Callable[..., ScriptedServer] = ScriptedServer,
     ) -> None:
         self._reactor = reactor
         self.timeout = timeout
@@ -441,10 +456,10 @@ class ServerGroup:
             [server.verify(test_failed) for server in servers], consumeErrors=True
         )
 
-        def close(results: list[tuple[bool, object]]) -> Deferred[None]:
+        def close(results: Sequence[tuple[bool, Failure | None]]) -> Deferred[None]:
             closed = DeferredList([server.close() for server in servers])
             failures = [
-                (server, result)
+                (server, cast(Failure, result))  # what did not go ok failed
                 for server, (ok, result) in zip(servers, results, strict=True)
                 if not ok
             ]
@@ -508,6 +523,16 @@ def show_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+class ServerOptions(TypedDict):
+    """The options of one more server, checked: keyword arguments of
+    :meth:`ServerGroup.new`."""
+
+    framing: FramingLike | None
+    tls: bool
+    client_certificate: bool
+    host: str | None
+
+
 def server_options(
     what: str,
     framing: FramingLike | None = None,
@@ -517,7 +542,7 @@ def server_options(
     *,
     argument: str = "{what} argument '{name}'",
     tls_hint: str = "tls=True",
-) -> dict[str, Any]:
+) -> ServerOptions:
     """Check the options of one more server, made by ``what``, at the call;
     return them as keyword arguments of :meth:`ServerGroup.new`.
 
@@ -549,7 +574,7 @@ def server_options(
     }
 
 
-def _combine(failures: list[tuple[ScriptedServer, object]]) -> Failure | None:
+def _combine(failures: list[tuple[ScriptedServer, Failure]]) -> Failure | None:
     """Nothing if no server failed, else the first failure with the others,
     each named by its server's port."""
     if not failures:
@@ -561,7 +586,7 @@ def _combine(failures: list[tuple[ScriptedServer, object]]) -> Failure | None:
         others = [
             f"Another server failed (port {server.service_port}): "
             + (f.value.summary if isinstance(f.value, ScriptFailure) else str(f.value))
-            for server, f in failures[1:]  # type: ignore[union-attr]
+            for server, f in failures[1:]
         ]
         return Failure(
             ScriptFailure(error.summary, [*error.details, *others], error.transcript)

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from . import tls
-from .arguments import as_bytes, as_chunk, as_seconds
+from .arguments import BytesLike, as_bytes, as_chunk, as_seconds
 from .framings import (
     DEFAULT_FRAMING,
     DEFAULT_MAX_LENGTH,
@@ -44,8 +44,9 @@ from .framings import (
 from .inbox import Closed, Inbox
 from .matching import (
     Exact,
+    MatchLike,
     Received,
-    Reply,
+    ReplyLike,
     UserError,
     as_matcher,
     as_reply,
@@ -55,6 +56,8 @@ from .matching import (
 from .transcript import Transcript, show_bytes, show_difference
 
 if TYPE_CHECKING:
+    from twisted.internet.ssl import CertificateOptions
+
     from .rules import Rule
 
 __all__ = [
@@ -103,12 +106,12 @@ class Stray(Failed):
         self._describe = describe
         self._lines: list[str] | None = None
 
-    @property  # type: ignore[override]
-    def summary(self) -> str:
+    @property
+    def summary(self) -> str:  # type: ignore[override]
         return self._made()[0]
 
-    @property  # type: ignore[override]
-    def details(self) -> list[str]:
+    @property
+    def details(self) -> list[str]:  # type: ignore[override]
         return self._made()[1:]
 
     def _made(self) -> list[str]:
@@ -127,12 +130,18 @@ class Conversation(Protocol):
     """1 for the first ``expect_connect()``, 2 for the next...; 0 for steps
     declared before any."""
     inbox: Inbox
-    transcript: Transcript
     last: Received | None
     """The message an expect step matched last on this connection."""
-    rules: list[Rule]
     state: str
     """``"none"`` before its connection is made, ``"open"``, ``"closed"``."""
+
+    @property
+    def transcript(self) -> Transcript:
+        """The script's record of what happened."""
+
+    @property
+    def rules(self) -> list[Rule]:
+        """The rules declared on the server."""
 
     def matched(self, message: Received) -> None:
         """An expect step matched ``message``."""
@@ -153,7 +162,7 @@ class Conversation(Protocol):
     def shutdown_write(self) -> None:
         """Half-close: send a FIN, keep reading."""
 
-    def start_tls(self, context: object, early: bytes) -> None:
+    def start_tls(self, context: CertificateOptions, early: bytes) -> None:
         """Speak TLS from now on, with the OpenSSL context factory ``context``;
         ``early``: the client's first TLS bytes, read before."""
 
@@ -337,7 +346,7 @@ class StartTLS(Step):
     took must be the start of its TLS handshake.
     """
 
-    def __init__(self, context: object) -> None:
+    def __init__(self, context: CertificateOptions) -> None:
         self.context = context
 
     def __str__(self) -> str:
@@ -517,7 +526,7 @@ class _ClosedEarly(Exception):
 class ExpectBytes(Step):
     """The client sends exactly ``data``, split into segments however TCP likes."""
 
-    def __init__(self, data: bytes, timeout: float) -> None:
+    def __init__(self, data: BytesLike, timeout: float) -> None:
         __tracebackhide__ = True
         self.data = as_bytes(data, "expect_bytes() argument 'data'")
         self.timeout = timeout
@@ -737,7 +746,7 @@ class ExpectFrame(_ExpectMessage):
     method = "expect_frame"
 
     def __init__(
-        self, match: object, timeout: float, framing: FramingLike | None = None
+        self, match: MatchLike, timeout: float, framing: FramingLike | None = None
     ) -> None:
         __tracebackhide__ = True
         if framing is None:
@@ -760,9 +769,9 @@ class ExpectLine(_ExpectMessage):
 
     def __init__(
         self,
-        match: object,
+        match: MatchLike,
         timeout: float,
-        delimiter: bytes = b"\r\n",
+        delimiter: BytesLike = b"\r\n",
         max_length: int = DEFAULT_MAX_LENGTH,
     ) -> None:
         __tracebackhide__ = True
@@ -891,7 +900,7 @@ class SendBytes(_Send):
     """The server sends ``data``."""
 
     def __init__(
-        self, data: bytes | Reply, chunk: int | None = None, interval: float = 0.0
+        self, data: ReplyLike, chunk: int | None = None, interval: float = 0.0
     ) -> None:
         __tracebackhide__ = True
         super().__init__(data, None, chunk, interval)
@@ -905,7 +914,7 @@ class SendFrame(_Send):
 
     def __init__(
         self,
-        payload: bytes | Reply,
+        payload: ReplyLike,
         framing: FramingLike | None = None,
         chunk: int | None = None,
         interval: float = 0.0,
@@ -918,6 +927,7 @@ class SendFrame(_Send):
         super().__init__(payload, framing, chunk, interval)
 
     def _options(self) -> str:
+        assert self.framing is not None
         return (
             ""
             if self.framing == DEFAULT_FRAMING
@@ -932,8 +942,8 @@ class SendLine(_Send):
 
     def __init__(
         self,
-        data: bytes | Reply,
-        delimiter: bytes = b"\r\n",
+        data: ReplyLike,
+        delimiter: BytesLike = b"\r\n",
         chunk: int | None = None,
         interval: float = 0.0,
     ) -> None:

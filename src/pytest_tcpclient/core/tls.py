@@ -17,7 +17,8 @@ imported until TLS is used.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 from twisted.internet.interfaces import IProtocol, IReactorTime
 from twisted.internet.protocol import connectionDone
@@ -25,7 +26,19 @@ from twisted.python.failure import Failure
 
 from .transcript import show_bytes
 
-__all__ = ["EXTRA", "RAW", "diagnose", "is_handshake", "secure", "sent_plaintext"]
+if TYPE_CHECKING:
+    from twisted.internet.ssl import CertificateOptions
+    from twisted.protocols.tls import TLSMemoryBIOFactory
+
+__all__ = [
+    "EXTRA",
+    "RAW",
+    "TLSLayer",
+    "diagnose",
+    "is_handshake",
+    "secure",
+    "sent_plaintext",
+]
 
 EXTRA = "pip install pytest-tcpclient[tls]"
 """What to install for TLS."""
@@ -43,7 +56,29 @@ def require_tls() -> None:
         raise ImportError(f"TLS needs the tls extra ({EXTRA}): {error}") from None
 
 
-def secure(protocol: IProtocol, context: Any, clock: IReactorTime) -> Any:
+class TLSLayer(Protocol):
+    """The TLS layer :func:`secure` slips under a protocol: what it keeps for
+    :func:`diagnose`."""
+
+    raw: bytes
+    """The first bytes it received, :data:`RAW` at most."""
+    tcp_reason: Failure | None
+    """How the TCP connection under it ended, once it has."""
+
+    @property
+    def handshake_done(self) -> bool:
+        """Whether its handshake is done."""
+
+    def makeConnection(self, transport: object) -> None:
+        """Take over ``transport``, as the protocol of its bytes."""
+
+    def dataReceived(self, data: bytes) -> None:
+        """Bytes from the TCP connection under it."""
+
+
+def secure(
+    protocol: IProtocol, context: CertificateOptions, clock: IReactorTime
+) -> TLSLayer:
     """Slip a server-side TLS layer under ``protocol``: from now on its
     transport's bytes go through TLS, and ``protocol`` sees the plaintext.
 
@@ -56,6 +91,7 @@ def secure(protocol: IProtocol, context: Any, clock: IReactorTime) -> Any:
     from twisted.protocols.tls import TLSMemoryBIOFactory
 
     transport = protocol.transport  # type: ignore[attr-defined]
+    # No wrapped factory: the layer is made here, around the protocol given.
     factory = TLSMemoryBIOFactory(context, False, None, clock=clock)  # type: ignore[arg-type]
     layer = _layer_class()(factory, protocol)
     transport.protocol = layer  # the transport now hands its bytes to the TLS layer
@@ -64,7 +100,7 @@ def secure(protocol: IProtocol, context: Any, clock: IReactorTime) -> Any:
 
 
 @functools.cache
-def _layer_class() -> type:
+def _layer_class() -> Callable[[TLSMemoryBIOFactory, IProtocol], TLSLayer]:
     """Twisted's TLS layer, keeping what :func:`diagnose` needs (made on first
     use: Twisted's TLS module needs pyOpenSSL)."""
     from twisted.protocols.tls import TLSMemoryBIOProtocol
@@ -80,11 +116,11 @@ def _layer_class() -> type:
         def dataReceived(self, data: bytes) -> None:
             if not self._handshakeDone and len(self.raw) < RAW:
                 self.raw += data[: RAW - len(self.raw)]
-            super().dataReceived(data)
+            super().dataReceived(data)  # type: ignore[no-untyped-call]
 
         def connectionLost(self, reason: Failure = connectionDone) -> None:
             self.tcp_reason = reason
-            super().connectionLost(reason)
+            super().connectionLost(reason)  # type: ignore[no-untyped-call]
 
     return ServerTLS
 
@@ -105,7 +141,7 @@ _REJECTED = ("unknown ca", "bad certificate", "certificate unknown")
 """Alerts of a client that did not accept the server's certificate."""
 
 
-def diagnose(reason: Failure, layer: Any) -> str:
+def diagnose(reason: Failure, layer: TLSLayer) -> str:
     """The first line of the failure of a handshake that ended with ``reason``."""
     raw = layer.raw
     if raw and not is_handshake(raw):
