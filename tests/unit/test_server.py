@@ -1099,3 +1099,19 @@ def test_a_factory_stops_the_servers_it_made_through_its_report(reactor, group):
     assert outcome(factory.stop()) is None  # nothing left to stop
     assert reported == [1, 1]
 
+
+def test_the_descriptor_twisted_reserves_is_closed_at_exit(monkeypatch):
+    import os
+
+    from twisted.internet import tcp
+
+    from pytest_tcpclient.core.server import _close_reserved_descriptor
+
+    reservation = tcp._FileDescriptorReservation(lambda: open(os.devnull))  # noqa: SIM115
+    monkeypatch.setattr(tcp, "_reservedFD", reservation)
+    _close_reserved_descriptor()  # nothing reserved: nothing to close
+    reservation.reserve()  # as a port's first listen does
+    reserved = reservation._fileDescriptor
+    _close_reserved_descriptor()
+    assert reserved.closed
+    assert not reservation.available()
