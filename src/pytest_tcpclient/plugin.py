@@ -34,7 +34,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTCP
 from twisted.python.failure import Failure
 
-from . import asyncio_bridge, blocking, coexistence
+from . import asyncio_bridge, blocking, coexistence, nesting
 from .core import DEFAULT_TIMEOUT, ScriptedServer, ScriptFailure, ServerFactory, ServerGroup
 from .core.arguments import as_host, as_timeout
 from .core.certificates import CertificateAuthority, ClientCertificate, default_ca
@@ -94,7 +94,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.hookimpl(tryfirst=True)  # nesting.configure runs before pytest-twisted's
 def pytest_configure(config: pytest.Config) -> None:
+    nesting.configure(config)
     # read once; a bad value is a usage error before any test runs
     config.stash[_DEFAULTS] = _Defaults(_default_timeout(config), _default_host(config))
     config.addinivalue_line(
