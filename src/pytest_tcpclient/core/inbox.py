@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 __all__ = ["Closed", "Inbox"]
 
+
 @dataclass(frozen=True)
 class Closed:
     """The connection ended: closed by the client if ``clean``, else reset.
