@@ -20,14 +20,15 @@ $(STAMP): $(BIN)/python pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
-## test: lint, then the whole suite under both pytest-twisted reactors, with branch coverage
-test: $(STAMP)
-	$(BIN)/ruff check .
+## test: lint and docs, then the whole suite under both pytest-twisted reactors (the default
+## one on two pytest-xdist workers) with branch coverage, gated: 100% of the core, 95% in all
+test: lint docs
 	rm -f .coverage .coverage.*
-	$(COVER) $(BIN)/python -m coverage run -m pytest --reactor=default
+	$(COVER) $(BIN)/python -m coverage run -m pytest --reactor=default -n 2
 	$(COVER) $(BIN)/python -m coverage run -m pytest --reactor=asyncio
 	$(BIN)/python -m coverage combine -q
-	$(BIN)/python -m coverage report
+	$(BIN)/python -m coverage report --fail-under=95
+	$(BIN)/python -m coverage report --include='*/pytest_tcpclient/core/*' --fail-under=100
 
 ## lint: ruff, and mypy --strict on src/
 lint: $(STAMP)
