@@ -9,6 +9,7 @@ test suite:
     Outcome: passed
     Outcome: failed             (or ``error``: the failure is found at teardown)
     Failure: <the first line of the diagnostic>
+    Failure before Python 3.11: <the first line there, where it differs>
 
 The demo runs each directory with its runner, all at once, and shows each
 runner's own output, so the failing examples show their diagnostics; then it
@@ -52,13 +53,19 @@ class Outcome:
 def expectation(path: Path) -> Outcome:
     """The outcome the module docstring of example ``path`` promises."""
     docstring = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
-    match = re.search(r"^Outcome: (\w+)(?:\nFailure: (.+))?\Z", docstring, re.MULTILINE)
+    match = re.search(
+        r"^Outcome: (\w+)(?:\nFailure: (.+))?(?:\nFailure before Python 3\.11: (.+))?\Z",
+        docstring,
+        re.MULTILINE,
+    )
     if match is None or match[1] not in OUTCOMES:
         raise ValueError(
             f"{path}: the docstring must end with 'Outcome: {'|'.join(OUTCOMES)}'"
         )
     if (match[1] == "passed") != (match[2] is None):
         raise ValueError(f"{path}: a 'Failure:' line goes with a failure, and only there")
+    if match[3] is not None and sys.version_info < (3, 11):
+        return Outcome(match[1], match[3])
     return Outcome(match[1], match[2])
 
 

@@ -94,6 +94,18 @@ def test_example_declares_its_outcome_and_holds_one_test(path: Path):
     assert demo.expectation(path).outcome in ("passed", "failed", "error")
 
 
+@pytest.mark.parametrize(("version", "failure"), [((3, 10), "old"), ((3, 11), "new")])
+def test_an_example_may_name_its_failure_before_python_3_11(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: tuple[int, int], failure: str
+):
+    path = tmp_path / "test_x.py"
+    path.write_text(
+        '"""x\n\nOutcome: failed\nFailure: new\nFailure before Python 3.11: old\n"""\n'
+    )
+    monkeypatch.setattr(sys, "version_info", version)
+    assert demo.expectation(path) == demo.Outcome("failed", failure)
+
+
 DIAGNOSTICS = {
     "twisted": [
         r"Timed out waiting for b'.*'",

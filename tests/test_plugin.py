@@ -179,6 +179,45 @@ def test_a_bad_timeout_option_is_a_usage_error(pytester, ini, args, message):
     result.stderr.fnmatch_lines([f"ERROR: {message}"])
 
 
+@pytest.mark.parametrize(
+    ("installed", "old"), [("0.23.8", "0.23.8"), ("1.1.1", "1.1.1"), ("1.2.0", None)]
+)
+def test_a_pytest_asyncio_older_than_the_minimum_is_found(monkeypatch, installed, old):
+    from pytest_tcpclient import plugin
+
+    monkeypatch.setattr(plugin.importlib.metadata, "version", lambda name: installed)
+    assert plugin._old_pytest_asyncio() == old
+
+
+def test_an_asyncio_test_with_an_old_pytest_asyncio_is_a_usage_error(pytester):
+    """pytest-asyncio before 1.2 cannot run its tests on the bridge: they say so,
+    and the other tests of the session run."""
+    pytester.makeconftest(
+        "import pytest_tcpclient.plugin\n"
+        "pytest_tcpclient.plugin._OLD_PYTEST_ASYNCIO = '0.23.8'\n"
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.asyncio
+        async def test_asyncio(tcpserver):
+            pass
+
+        def test_plain(tcpserver):
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "E *UsageError: tcpserver runs pytest-asyncio tests with "
+            "pytest-asyncio 1.2 or later, not 0.23.8: pip install -U pytest-asyncio"
+        ]
+    )
+
+
 # -- teardown --------------------------------------------------------------------
 
 TEARDOWN = """

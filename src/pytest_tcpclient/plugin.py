@@ -24,12 +24,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import importlib.metadata
 import inspect
 import ssl
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from typing import Any, Literal, NamedTuple, cast
 
 import pytest
+from packaging.version import Version
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTCP
 from twisted.python.failure import Failure
@@ -277,6 +279,12 @@ def _servers_for(request: pytest.FixtureRequest) -> _TestServers | blocking.Bloc
                 "anyio, which run it and its fixtures on different loops: use "
                 "pytest-asyncio's strict mode, or one of the two"
             )
+        if _OLD_PYTEST_ASYNCIO is not None:
+            raise pytest.UsageError(
+                f"tcpserver runs pytest-asyncio tests with pytest-asyncio "
+                f"{MIN_PYTEST_ASYNCIO} or later, not {_OLD_PYTEST_ASYNCIO}: "
+                "pip install -U pytest-asyncio"
+            )
         fixture = f"_tcpclient_asyncio_{_loop_scope(item)}"
         return cast(_TestServers, request.getfixturevalue(fixture))
     if anyio and inspect.iscoroutinefunction(getattr(item, "obj", None)):
@@ -391,7 +399,26 @@ async def _asyncio_servers(request: pytest.FixtureRequest) -> AsyncIterator[_Tes
 _LoopScope = Literal["function", "class", "module", "package", "session"]
 """The scopes of pytest-asyncio's loops."""
 
+MIN_PYTEST_ASYNCIO = "1.2"
+"""The oldest pytest-asyncio whose tests the servers run on (the first one whose
+loops behave beside pytest-twisted's reactor)."""
+
+
+def _old_pytest_asyncio() -> str | None:
+    """The version of the installed pytest-asyncio if older than
+    :data:`MIN_PYTEST_ASYNCIO`; None if it is recent enough, or absent."""
+    try:
+        installed = importlib.metadata.version("pytest-asyncio")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    return installed if Version(installed) < Version(MIN_PYTEST_ASYNCIO) else None
+
+
+_OLD_PYTEST_ASYNCIO = _old_pytest_asyncio()
+
 try:
+    if _OLD_PYTEST_ASYNCIO is not None:
+        raise ImportError  # its asyncio tests get a usage error (_servers_for)
     import pytest_asyncio
 except ImportError:  # pragma: no cover - pytest-asyncio is optional
     pytest_asyncio = None  # type: ignore[assignment]
