@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Subprocesses (pytester runs) inherit this and write their data beside ours.
 COVER := COVERAGE_FILE=$(CURDIR)/.coverage COVERAGE_RCFILE=$(CURDIR)/pyproject.toml
 
-.PHONY: demo test lint docs bench wheel clean
+.PHONY: demo test lint docs minimum bench wheel clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,18 @@ test: lint docs
 	$(BIN)/python -m coverage report --fail-under=95
 	$(BIN)/python -m coverage report --include='*/pytest_tcpclient/core/*' --fail-under=100
 
+## minimum: the suite on two workers with the lowest versions pyproject.toml claims
+## (constraints/minimum.txt), in a virtual environment of its own
+MINIMUM := .venv-minimum
+$(MINIMUM)/.installed: pyproject.toml constraints/minimum.txt
+	$(PYTHON) -m venv $(MINIMUM)
+	PIP_CONSTRAINT=$(CURDIR)/constraints/minimum.txt $(MINIMUM)/bin/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+minimum: $(MINIMUM)/.installed
+	$(MINIMUM)/bin/python -m pytest -q -p no:cacheprovider --reactor=default -n 2
+	$(MINIMUM)/bin/python -m pytest -q -p no:cacheprovider --reactor=asyncio -n 2
+
 ## lint: ruff, and mypy --strict on src/
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -49,4 +61,4 @@ wheel: $(STAMP)
 	$(BIN)/python -m pip wheel --no-deps -w dist .
 
 clean:
-	rm -rf $(VENV) dist build .coverage .coverage.* src/*.egg-info docs/_build
+	rm -rf $(VENV) $(MINIMUM) dist build .coverage .coverage.* src/*.egg-info docs/_build
