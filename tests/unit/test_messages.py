@@ -1078,6 +1078,26 @@ def test_a_used_up_rule_whose_matcher_raises_is_not_named_in_the_failure():
     assert script.failure.details == []
 
 
+def test_the_inbox_lets_a_taken_segment_go_at_once():
+    """Not only at compaction: a 64 MiB expect_bytes in 64 KiB segments kept
+    1,024 of them, 64 MiB, alive."""
+    import sys
+
+    from pytest_tcpclient.core.inbox import Inbox
+
+    segment = bytes(range(256)) * 256  # no other reference to it
+    alone = sys.getrefcount(segment)
+    inbox = Inbox()
+    inbox.push(segment)
+    inbox.push(b"next")
+    assert sys.getrefcount(segment) == alone + 1
+    inbox.consume(len(segment) - 1)
+    assert sys.getrefcount(segment) == alone + 1  # partly taken: kept
+    inbox.consume(1)
+    assert sys.getrefcount(segment) == alone
+    assert inbox.peek(4) == b"next"
+
+
 def test_the_inbox_drops_what_was_taken_and_keeps_every_position():
     from pytest_tcpclient.core.inbox import COMPACT, Closed, Inbox
 

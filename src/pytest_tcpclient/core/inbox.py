@@ -153,6 +153,7 @@ class Inbox:
         self.position = self._end
 
     def _advance(self) -> None:
+        self._items[self._head] = b""  # taken: its bytes go now, its place at compaction
         self._head += 1
         self._offset = 0
         if self._head >= COMPACT and self._head * 2 >= len(self._items):
