@@ -9,7 +9,8 @@ take it; each rule decodes it with its own framing, from the same position.
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from .framings import (
     DEFAULT_FRAMING,
@@ -28,6 +29,8 @@ from .transcript import show_bytes
 
 if TYPE_CHECKING:
     from .steps import Conversation
+
+T = TypeVar("T")
 
 __all__ = ["Offer", "Rule"]
 
@@ -169,31 +172,31 @@ class Rule:
         """The message at the head, if it is whole and matches (and its size),
         else what to make of it."""
         inbox = conversation.inbox
-        try:
-            size = self._reader.size(inbox)
-        except BadDecode as error:
-            raise UserError(f"{self}: {error}") from None
-        except FramingError:
+        size = self._decoding(lambda: self._reader.size(inbox))
+        if size is Offer.REFUSED:
             return Offer.REFUSED, 0
-        except Exception as error:
-            raise self._error("decode", error) from error
         if size is None:
             # A message cannot grow past a close or a new connection.
             return (Offer.PENDING if inbox.next_event() is None else Offer.REFUSED), 0
-        try:
-            decoded = checked_decode(self.framing, inbox.peek(size))
-        except BadDecode as error:
-            raise UserError(f"{self}: {error}") from None
-        except FramingError:
-            return Offer.REFUSED, 0
-        except Exception as error:
-            raise self._error("decode", error) from error
-        if decoded is None:
+        decoded = self._decoding(lambda: checked_decode(self.framing, inbox.peek(size)))
+        if decoded is None or decoded is Offer.REFUSED:
             return Offer.REFUSED, 0
         received = self.matcher.check(decoded[0])
         if not isinstance(received, Received):
             return Offer.REFUSED, 0
         return received, size
+
+    def _decoding(self, decode: Callable[[], T]) -> T | Literal[Offer.REFUSED]:
+        """What ``decode()`` returns, or REFUSED for a message its framing
+        refuses; a framing's own error fails the script."""
+        try:
+            return decode()
+        except BadDecode as error:
+            raise UserError(f"{self}: {error}") from None
+        except FramingError:
+            return Offer.REFUSED
+        except Exception as error:
+            raise self._error("decode", error) from error
 
     def _error(self, method: str, error: BaseException) -> UserError:
         text = str(error)
