@@ -91,3 +91,58 @@ async def test_a_failed_join_raises_at_every_await(tcpserver):
     for _ in range(2):
         with pytest.raises(pytest.fail.Exception, match="needs a connection"):
             await joined
+
+
+def test_a_finished_bridge_leaves_no_garbage_behind():
+    """Once released, the stream watch and the loop the reactor was bound to are
+    freed by their reference counts, not left to the garbage collector (whose
+    collections a long session pays for) with everything the loop holds."""
+    import gc
+    import threading
+    import weakref
+
+    from pytest_tcpclient import asyncio_bridge
+    from pytest_tcpclient.core import ServerGroup
+
+    async def conversation() -> None:
+        loop = asyncio.get_running_loop()
+        reactor = asyncio_bridge.reactor_on(loop)
+        group = ServerGroup(reactor)
+        watch = asyncio_bridge.StreamWatch(
+            loop, lambda: {s.service_port for s in group.servers}
+        )
+        watch.install()
+        server = group.new()
+        server.expect_connect()
+        server.expect_bytes(b"ping")
+        server.send_bytes(b"pong")
+        server.expect_disconnect()
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.service_port)
+        writer.write(b"ping")
+        assert await reader.readexactly(4) == b"pong"
+        writer.close()
+        await writer.wait_closed()
+        joined = asyncio_bridge.AwaitableDeferred(loop)
+        server.join().chainDeferred(joined)
+        await joined
+        outcome: list[object] = []
+        group.stop().addBoth(outcome.append)
+        reactor.runUntilCurrent()
+        assert outcome == [None]
+        watch.uninstall()
+        asyncio_bridge.release(reactor)
+        references.extend(weakref.ref(each) for each in (loop, watch))
+
+    references: list[weakref.ref[object]] = []
+    gc.collect()
+    gc.disable()
+    try:
+        # a thread of its own: under --reactor=asyncio this test runs in a loop
+        thread = threading.Thread(target=asyncio.run, args=(conversation(),))
+        thread.start()
+        thread.join(10)
+        alive = [ref() for ref in references if ref() is not None]
+    finally:
+        gc.enable()
+    assert references
+    assert alive == []

@@ -58,6 +58,12 @@ def release(reactor: AsyncioSelectorReactor) -> None:
     if handle is not None:
         handle.cancel()
         reactor._timerHandle = None
+    if not (reactor.getReaders() or reactor.getWriters() or reactor.getDelayedCalls()):
+        # Nothing can call it any more. Its state refers back to it (shutdown
+        # triggers, resolver, poller): dropped, the reactor and the loop it
+        # holds are freed at once by their reference counts, not by a later
+        # full collection of the garbage collector.
+        vars(reactor).clear()
 
 
 class AwaitableDeferred(JoinDeferred):
@@ -152,6 +158,9 @@ class StreamWatch:
         self._ports = ports
         self._streams: dict[tuple[str, int], _Stream] = {}
         self._original: _Connect | None = None
+        self._patched: _Connect | None = None
+        # the client objects whose methods are wrapped, and the names wrapped
+        self._wrapped: list[tuple[object, tuple[str, ...]]] = []
 
     def install(self) -> None:
         """Patch the loop's ``create_connection``."""
@@ -176,6 +185,13 @@ class StreamWatch:
         """Give the loop back its own ``create_connection``."""
         if self._loop.__dict__.get("create_connection") is self._patched:
             del self._loop.create_connection
+        self._patched = None
+        # Each wrapper refers to the object it wraps: dropped, the client's
+        # transports and protocols are freed by their reference counts.
+        for wrapped, names in self._wrapped:
+            for name in names:
+                vars(wrapped).pop(name, None)
+        self._wrapped.clear()
         self._streams.clear()
 
     def _watching(
@@ -217,6 +233,7 @@ class StreamWatch:
                 write_eof()
 
             transport.write_eof = on_write_eof  # type: ignore[attr-defined]
+            self._wrapped.append((transport, ("close", "write_eof")))
             connection_made(transport)
 
         def on_data_received(data: bytes) -> None:
@@ -230,6 +247,9 @@ class StreamWatch:
         protocol.connection_made = on_connection_made  # type: ignore[method-assign]
         protocol.data_received = on_data_received  # type: ignore[method-assign]
         protocol._get_close_waiter = on_get_close_waiter  # type: ignore[attr-defined]
+        self._wrapped.append(
+            (protocol, ("connection_made", "data_received", "_get_close_waiter"))
+        )
 
     def check(self, peer: IPv4Address | IPv6Address, sent: int) -> str | None:
         """What was wrong with how the client at ``peer`` closed, if anything.
