@@ -27,8 +27,8 @@ import functools
 import importlib.metadata
 import inspect
 import ssl
-from collections.abc import AsyncIterator, Callable, Generator, Iterator
-from typing import Any, Literal, NamedTuple, cast
+from collections.abc import AsyncIterator, Callable, Generator
+from typing import Any, NamedTuple, cast
 
 import pytest
 from packaging.version import Version
@@ -269,8 +269,20 @@ class _TestServers:
 # -- where a test's servers run ------------------------------------------------
 
 
+_SERVERS: pytest.StashKey[_TestServers | blocking.BlockingServers] = pytest.StashKey()
+_Finish = Callable[[], None]
+"""Verifies and closes a test's servers, and fails its teardown if they fail."""
+
+
 def _servers_for(request: pytest.FixtureRequest) -> _TestServers | blocking.BlockingServers:
-    item = request.node
+    """The test's servers: made by the first of its ``tcpserver`` fixtures, on
+    the reactor its kind of test needs, and finished when that fixture is torn
+    down (which plain functions do, not fixtures of their own: one fixture
+    less to set up per test)."""
+    item: pytest.Function = request.node
+    servers = item.stash.get(_SERVERS, None)
+    if servers is not None:
+        return servers
     anyio = "anyio_backend" in item.fixturenames
     if coexistence.is_pytest_asyncio_test(item):
         if anyio:
@@ -285,12 +297,23 @@ def _servers_for(request: pytest.FixtureRequest) -> _TestServers | blocking.Bloc
                 f"{MIN_PYTEST_ASYNCIO} or later, not {_OLD_PYTEST_ASYNCIO}: "
                 "pip install -U pytest-asyncio"
             )
-        fixture = f"_tcpclient_asyncio_{_loop_scope(item)}"
-        return cast(_TestServers, request.getfixturevalue(fixture))
-    if anyio and inspect.iscoroutinefunction(getattr(item, "obj", None)):
+        servers, finish = _on_asyncio_runner(request)
+    elif anyio and inspect.iscoroutinefunction(getattr(item, "obj", None)):
+        # anyio runs its async fixtures on the test's loop: a fixture of its own
         return cast(_TestServers, request.getfixturevalue("_tcpclient_anyio"))
-    servers = request.getfixturevalue(f"_tcpclient_{_reactor_of(item)}")
-    return cast("_TestServers | blocking.BlockingServers", servers)
+    elif _reactor_of(item) == "twisted":
+        servers, finish = _on_twisted_reactor(request)
+    else:
+        servers, finish = _on_reactor_thread(request)
+    item.stash[_SERVERS] = servers
+
+    def teardown() -> None:
+        __tracebackhide__ = True
+        del item.stash[_SERVERS]
+        finish()
+
+    request.addfinalizer(teardown)
+    return servers
 
 
 def _reactor_of(item: pytest.Item) -> str:
@@ -337,8 +360,7 @@ def _loop_scope(item: pytest.Item) -> str:
     return scope or "function"
 
 
-@pytest.fixture
-def _tcpclient_twisted(request: pytest.FixtureRequest) -> Iterator[_TestServers]:
+def _on_twisted_reactor(request: pytest.FixtureRequest) -> tuple[_TestServers, _Finish]:
     """The servers of a test run by pytest-twisted, on its global reactor."""
     if not request.config.pluginmanager.has_plugin("twisted"):
         raise pytest.UsageError(
@@ -349,15 +371,19 @@ def _tcpclient_twisted(request: pytest.FixtureRequest) -> Iterator[_TestServers]
     from twisted.internet import reactor
 
     servers = _TestServers(reactor, request, JoinDeferred, ServerFactory)
-    yield servers
-    outcome: list[object] = []
-    stopped = servers.group.stop(_test_failed(request))
-    pytest_twisted.blockon(stopped.addBoth(outcome.append))
-    _report_teardown(outcome[0])
+
+    def finish() -> None:
+        outcome: list[object] = []
+        stopped = servers.group.stop(_test_failed(request))
+        pytest_twisted.blockon(stopped.addBoth(outcome.append))
+        _report_teardown(outcome[0])
+
+    return servers, finish
 
 
-@pytest.fixture
-def _tcpclient_thread(request: pytest.FixtureRequest) -> Iterator[blocking.BlockingServers]:
+def _on_reactor_thread(
+    request: pytest.FixtureRequest,
+) -> tuple[blocking.BlockingServers, _Finish]:
     """The servers of a plain test, on the reactor thread: its blocking client is
     answered while the test waits for it."""
     servers = blocking.BlockingServers(
@@ -366,38 +392,68 @@ def _tcpclient_thread(request: pytest.FixtureRequest) -> Iterator[blocking.Block
         host=request.config.stash[_DEFAULTS].host,
         convert=lambda failure: pytest.fail.Exception(str(failure)),
     )
-    yield servers
-    _report_teardown(servers.finish(_test_failed(request)))
+
+    def finish() -> None:
+        _report_teardown(servers.finish(_test_failed(request)))
+
+    return servers, finish
 
 
-async def _asyncio_servers(request: pytest.FixtureRequest) -> AsyncIterator[_TestServers]:
-    """The servers of an asyncio test, on a reactor bound to the test's loop."""
-    __tracebackhide__ = True
-    loop = asyncio.get_running_loop()
-    reactor = asyncio_bridge.reactor_on(loop)
-    awaitable = functools.partial(asyncio_bridge.AwaitableDeferred, loop)
-    watch = asyncio_bridge.StreamWatch(
-        loop, lambda: {server.service_port for server in servers.group.servers}
-    )
-    servers = _TestServers(reactor, request, awaitable, AsyncioServerFactory, watch.check)
-    watch.install()
-    try:
-        yield servers
+class _LoopServers(_TestServers):
+    """Every server an asyncio test made, on a reactor bound to the test's loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, request: pytest.FixtureRequest):
+        self.reactor = asyncio_bridge.reactor_on(loop)
+        self.watch = asyncio_bridge.StreamWatch(loop, self._ports)
+        awaitable = functools.partial(asyncio_bridge.AwaitableDeferred, loop)
+        super().__init__(
+            self.reactor, request, awaitable, AsyncioServerFactory, self.watch.check
+        )
+        self.watch.install()
+
+    def _ports(self) -> set[int]:
+        return {server.service_port for server in self.group.servers}
+
+    def stop(self, test_failed: bool) -> tuple[list[object], Deferred[None] | None]:
+        """Stop every server as teardown does: a list that holds the outcome once
+        it is known, and a Deferred to await first if it is not known yet (a
+        connection still to be decided). Usually it is known at once: the
+        ports' closes are due now, and run without a turn of the loop."""
         outcome: list[object] = []
-        stopped = servers.group.stop(_test_failed(request)).addBoth(outcome.append)
-        reactor.runUntilCurrent()  # the ports' closes, due now: no turn of the loop
-        if not outcome:
-            waiter = awaitable()
-            stopped.chainDeferred(waiter)
-            await waiter
-        _report_teardown(outcome[0])
-    finally:
-        watch.uninstall()
-        asyncio_bridge.release(reactor)
+        stopped = self.group.stop(test_failed).addBoth(outcome.append)
+        self.reactor.runUntilCurrent()
+        if outcome:
+            return outcome, None
+        return outcome, stopped.chainDeferred(self.awaitable())
+
+    def release(self) -> None:
+        """Give back the loop's ``create_connection`` and the reactor's timer."""
+        self.watch.uninstall()
+        asyncio_bridge.release(self.reactor)
 
 
-_LoopScope = Literal["function", "class", "module", "package", "session"]
-"""The scopes of pytest-asyncio's loops."""
+async def _awaited(deferred: Deferred[None]) -> None:
+    await deferred
+
+
+def _on_asyncio_runner(request: pytest.FixtureRequest) -> tuple[_TestServers, _Finish]:
+    """The servers of a pytest-asyncio test, on the loop of the runner that
+    pytest-asyncio runs the test with (an ``asyncio.Runner``). Setting them up
+    and, usually, tearing them down needs no turn of that loop."""
+    runner = request.getfixturevalue(f"_{_loop_scope(request.node)}_scoped_runner")
+    servers = _LoopServers(runner.get_loop(), request)
+
+    def finish() -> None:
+        try:
+            outcome, waiter = servers.stop(_test_failed(request))
+            if waiter is not None:
+                runner.run(_awaited(waiter))
+            _report_teardown(outcome[0])
+        finally:
+            servers.release()
+
+    return servers, finish
+
 
 MIN_PYTEST_ASYNCIO = "1.2"
 """The oldest pytest-asyncio whose tests the servers run on (the first one whose
@@ -416,33 +472,6 @@ def _old_pytest_asyncio() -> str | None:
 
 _OLD_PYTEST_ASYNCIO = _old_pytest_asyncio()
 
-try:
-    if _OLD_PYTEST_ASYNCIO is not None:
-        raise ImportError  # its asyncio tests get a usage error (_servers_for)
-    import pytest_asyncio
-except ImportError:  # pragma: no cover - pytest-asyncio is optional
-    pytest_asyncio = None  # type: ignore[assignment]
-else:
-
-    def _asyncio_fixture(
-        loop_scope: _LoopScope,
-    ) -> Callable[[pytest.FixtureRequest], AsyncIterator[_TestServers]]:
-        """The servers of tests whose loop has ``loop_scope``, on that loop.
-
-        One function per scope: pytest-asyncio marks the function itself.
-        """
-
-        async def servers(request: pytest.FixtureRequest) -> AsyncIterator[_TestServers]:
-            async for servers in _asyncio_servers(request):
-                yield servers
-
-        name = f"_tcpclient_asyncio_{loop_scope}"
-        return pytest_asyncio.fixture(servers, loop_scope=loop_scope, name=name)
-
-    _scopes: tuple[_LoopScope, ...] = ("function", "class", "module", "package", "session")
-    for _scope in _scopes:
-        globals()[f"_tcpclient_asyncio_{_scope}"] = _asyncio_fixture(_scope)
-
 
 @pytest.fixture
 async def _tcpclient_anyio(
@@ -454,8 +483,15 @@ async def _tcpclient_anyio(
         raise pytest.UsageError(
             f"tcpserver runs on anyio's asyncio backend only, not on {backend!r}"
         )
-    async for servers in _asyncio_servers(request):
+    servers = _LoopServers(asyncio.get_running_loop(), request)
+    try:
         yield servers
+        outcome, waiter = servers.stop(_test_failed(request))
+        if waiter is not None:
+            await waiter
+        _report_teardown(outcome[0])
+    finally:
+        servers.release()
 
 
 # -- the fixtures ---------------------------------------------------------------
