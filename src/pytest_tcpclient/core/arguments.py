@@ -29,6 +29,8 @@ def as_bytes(value: object, what: str, limit: int | None = None) -> bytes:
     :raises ValueError: if ``value`` is longer than ``limit`` bytes.
     """
     __tracebackhide__ = True
+    if type(value) is bytes and (limit is None or len(value) <= limit):
+        return value  # the common case, in one test
     if not isinstance(value, (bytes, bytearray, memoryview)):
         raise TypeError(
             f"{what} must be bytes, bytearray or memoryview, not {type(value).__name__}"

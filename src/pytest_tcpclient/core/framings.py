@@ -420,6 +420,8 @@ def as_max_length(value: object, what: str) -> int:
 def as_framing(value: object, what: str) -> FramingLike:
     """Check a framing: an object with ``encode`` and ``decode`` methods."""
     __tracebackhide__ = True
+    if isinstance(value, Framing):  # a built-in one: nothing to check
+        return value
     if isinstance(value, type) or not (
         callable(getattr(value, "encode", None))
         and callable(getattr(value, "decode", None))

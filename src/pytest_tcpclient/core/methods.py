@@ -234,6 +234,8 @@ class StepMethods:
 
     def _timeout(self, value: float | None, method: str) -> float:
         __tracebackhide__ = True
+        if value is None:  # the common case, without building the argument's name
+            return self.timeout
         return as_timeout(value, f"{method}() argument 'timeout'", self.timeout)
 
     def _framing(self, framing: FramingLike | None) -> FramingLike:
