@@ -1115,3 +1115,21 @@ def test_the_descriptor_twisted_reserves_is_closed_at_exit(monkeypatch):
     _close_reserved_descriptor()
     assert reserved.closed
     assert not reservation.available()
+
+
+def test_settled_fires_once_all_have_with_each_failure_in_order_and_consumes_them():
+    from twisted.internet.defer import Deferred
+
+    from pytest_tcpclient.core.server import _settled
+
+    first, second, third = Deferred(), Deferred(), Deferred()
+    fired: list[object] = []
+    _settled([first, second, third]).addBoth(fired.append)
+    error = Failure(ValueError("second"))
+    second.errback(error)
+    third.callback("ignored")
+    assert fired == []
+    first.callback(None)
+    assert fired == [[None, error, None]]
+    assert outcome(second) is None  # consumed: nothing unhandled is logged
+    assert outcome(_settled([])) == []
