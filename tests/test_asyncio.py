@@ -638,6 +638,59 @@ def test_tests_that_share_a_loop_share_it_with_their_servers(run_once):
     assert report.outcome("test_module_loop_body_fails") == "failed"  # no teardown error
 
 
+TEARDOWN_WAITS_TESTS = """
+    import asyncio
+
+    import pytest
+
+
+    async def left_open(server, timeout=None):
+        # greets the server and returns, closing its connection only later
+        server.expect_connect()
+        server.expect_bytes(b"hi")
+        server.expect_disconnect(timeout=timeout)
+        _, writer = await asyncio.open_connection(None, server.service_port)
+        writer.write(b"hi")
+        return writer
+
+
+    def close_later(writer):
+        async def close():
+            writer.close()
+            await writer.wait_closed()
+
+        asyncio.get_running_loop().call_later(0.05, asyncio.ensure_future, close())
+
+
+    @pytest.mark.asyncio
+    async def test_closes_after_the_body(tcpserver):
+        close_later(await left_open(tcpserver))
+
+
+    @pytest.mark.asyncio(loop_scope="module")
+    async def test_closes_after_the_body_on_a_module_loop(tcpserver):
+        close_later(await left_open(tcpserver))
+
+
+    @pytest.mark.asyncio
+    async def test_never_closes(tcpserver):
+        writer = await left_open(tcpserver, timeout=0.2)
+        pytest.never_closed = writer  # kept open past the teardown
+"""
+
+
+def test_teardown_runs_the_tests_loop_for_what_the_body_left_to_do(run_once):
+    """A test that returns before its client closes: teardown turns the test's
+    loop until the close comes, or the step's timeout fails the teardown."""
+    report = run_once("teardown waits", files(test_waits=TEARDOWN_WAITS_TESTS), *QUIET)
+    report.result.assert_outcomes(passed=3, errors=1)
+    assert report.outcome("test_closes_after_the_body") == "passed"
+    assert report.outcome("test_closes_after_the_body_on_a_module_loop") == "passed"
+    section = report.section("test_never_closes", "teardown")
+    assert section[0] == "Timed out waiting for the client to close the connection"
+    assert report.internals("test_never_closes", "teardown") == []
+
+
 # -- anyio ---------------------------------------------------------------------------------
 
 ANYIO_TESTS = """

@@ -424,7 +424,9 @@ class _LoopServers(_TestServers):
         self.reactor.runUntilCurrent()
         if outcome:
             return outcome, None
-        return outcome, stopped.chainDeferred(self.awaitable())
+        waiter = self.awaitable()
+        stopped.chainDeferred(waiter)
+        return outcome, waiter
 
     def release(self) -> None:
         """Give back the loop's ``create_connection`` and the reactor's timer."""
