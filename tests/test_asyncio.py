@@ -691,6 +691,47 @@ def test_teardown_runs_the_tests_loop_for_what_the_body_left_to_do(run_once):
     assert report.internals("test_never_closes", "teardown") == []
 
 
+LOOP_FREED_TESTS = """
+    import asyncio
+    import gc
+    import weakref
+
+    import pytest
+
+    LOOPS = []
+
+
+    @pytest.mark.asyncio
+    async def test_talk(tcpserver):
+        gc.collect()
+        gc.disable()
+        LOOPS.append(weakref.ref(asyncio.get_running_loop()))
+        tcpserver.expect_connect()
+        tcpserver.expect_bytes(b"hi")
+        tcpserver.expect_disconnect()
+        # 127.0.0.1, not None: a refused try of ::1 first would leave asyncio's
+        # own cycle (an exception's frames) holding the loop
+        _, writer = await asyncio.open_connection("127.0.0.1", tcpserver.service_port)
+        writer.write(b"hi")
+        writer.close()
+        await writer.wait_closed()
+        await tcpserver.join()
+
+
+    def test_the_loop_is_gone():
+        alive = LOOPS[0]() is not None
+        gc.enable()
+        assert not alive
+"""
+
+
+def test_a_finished_tests_loop_is_freed_without_the_garbage_collector(run_once):
+    """Once its servers are torn down, nothing of the plugin keeps the test's
+    loop, with all it holds, for the garbage collector to find."""
+    report = run_once("loop freed", files(test_loop_freed=LOOP_FREED_TESTS), *QUIET)
+    report.result.assert_outcomes(passed=2)
+
+
 # -- anyio ---------------------------------------------------------------------------------
 
 ANYIO_TESTS = """

@@ -146,3 +146,16 @@ def test_a_finished_bridge_leaves_no_garbage_behind():
         gc.enable()
     assert references
     assert alive == []
+
+
+def test_releasing_a_reactor_twice_does_nothing_more():
+    from pytest_tcpclient import asyncio_bridge
+
+    loop = asyncio.new_event_loop()
+    try:
+        reactor = asyncio_bridge.reactor_on(loop)
+        asyncio_bridge.release(reactor)
+        assert vars(reactor) == {}  # nothing was left on it: it let go of the loop
+        asyncio_bridge.release(reactor)
+    finally:
+        loop.close()

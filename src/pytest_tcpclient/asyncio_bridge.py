@@ -46,8 +46,13 @@ def release(reactor: AsyncioSelectorReactor) -> None:
     close the reactor's waker, if any, and timer so no descriptor or callback
     leaks.
 
-    Call it once the servers on ``reactor`` are closed.
+    Call it once the servers on ``reactor`` are closed. If nothing is left on
+    it (no reader, writer or timed call), the reactor then lets go of
+    everything, the loop included, and cannot be used again; releasing it
+    again does nothing.
     """
+    if not vars(reactor):
+        return  # released already
     reactor.runUntilCurrent()
     waker = reactor.waker
     if waker is not None:
@@ -154,7 +159,7 @@ class StreamWatch:
     def __init__(
         self, loop: asyncio.AbstractEventLoop, ports: Callable[[], Collection[int]]
     ):
-        self._loop = loop
+        self._loop: asyncio.AbstractEventLoop | None = loop  # None once uninstalled
         self._ports = ports
         self._streams: dict[tuple[str, int], _Stream] = {}
         self._original: _Connect | None = None
@@ -164,7 +169,9 @@ class StreamWatch:
 
     def install(self) -> None:
         """Patch the loop's ``create_connection``."""
-        original: _Connect = self._loop.create_connection
+        loop = self._loop
+        assert loop is not None, "the watch is installed once"
+        original: _Connect = loop.create_connection
         self._original = original
 
         async def create_connection(
@@ -179,13 +186,16 @@ class StreamWatch:
             return await original(protocol_factory, host, port, *args, **kwargs)
 
         self._patched = create_connection
-        self._loop.create_connection = create_connection  # type: ignore[method-assign,assignment]
+        loop.create_connection = create_connection  # type: ignore[method-assign,assignment]
 
     def uninstall(self) -> None:
         """Give the loop back its own ``create_connection``."""
-        if self._loop.__dict__.get("create_connection") is self._patched:
-            del self._loop.create_connection
-        self._patched = None
+        loop, self._loop = self._loop, None
+        if loop is not None and loop.__dict__.get("create_connection") is self._patched:
+            del loop.create_connection
+        # Nothing of the loop is kept: the watch may outlive the test (a
+        # server's client_check), the loop need not.
+        self._patched = self._original = None
         # Each wrapper refers to the object it wraps: dropped, the client's
         # transports and protocols are freed by their reference counts.
         for wrapped, names in self._wrapped:

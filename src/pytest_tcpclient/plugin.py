@@ -403,13 +403,18 @@ class _LoopServers(_TestServers):
     """Every server an asyncio test made, on a reactor bound to the test's loop."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, request: pytest.FixtureRequest):
+        self.loop: asyncio.AbstractEventLoop | None = loop  # None once released
         self.reactor = asyncio_bridge.reactor_on(loop)
         self.watch = asyncio_bridge.StreamWatch(loop, self._ports)
-        awaitable = functools.partial(asyncio_bridge.AwaitableDeferred, loop)
         super().__init__(
-            self.reactor, request, awaitable, AsyncioServerFactory, self.watch.check
+            self.reactor, request, self._awaitable, AsyncioServerFactory, self.watch.check
         )
         self.watch.install()
+
+    def _awaitable(self) -> asyncio_bridge.AwaitableDeferred:
+        if self.loop is None:
+            raise RuntimeError("the test's servers were torn down, and its loop with them")
+        return asyncio_bridge.AwaitableDeferred(self.loop)
 
     def _ports(self) -> set[int]:
         return {server.service_port for server in self.group.servers}
@@ -429,9 +434,12 @@ class _LoopServers(_TestServers):
         return outcome, waiter
 
     def release(self) -> None:
-        """Give back the loop's ``create_connection`` and the reactor's timer."""
+        """Give back the loop's ``create_connection`` and the reactor's timer,
+        and let go of the loop."""
         self.watch.uninstall()
         asyncio_bridge.release(self.reactor)
+        # The servers may outlive the test (in cyclic garbage); the loop need not.
+        self.loop = None
 
 
 async def _awaited(deferred: Deferred[None]) -> None:
