@@ -570,6 +570,23 @@ def test_verify_first_accepts_a_connection_waiting_in_the_kernels_queue(reactor,
     assert failure_of(verified).summary == "Expected no connection, but a client connected"
 
 
+def test_only_a_readable_listening_socket_is_accepted_from(server):
+    """A port with a descriptor is asked first whether a connection waits: an
+    accept() that finds nothing costs ten times as much."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+    server._port.doRead = lambda: accepted.append(True)
+    server._port.fileno = listener.fileno
+    try:
+        server._accept_waiting()
+        assert accepted == []  # nothing waits
+        with socket.create_connection(listener.getsockname()):
+            server._accept_waiting()
+        assert accepted == [True]
+    finally:
+        listener.close()
+
+
 def test_verify_expects_the_client_to_close_a_connection_left_open(server, connect):
     server.expect_connect()
     client = connect()
