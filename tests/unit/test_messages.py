@@ -848,6 +848,27 @@ def test_reading_the_inbox_stops_at_the_next_event():
     assert inbox.available() == 2
 
 
+def test_matching_the_inbox_takes_what_continues_the_expected_bytes():
+    from pytest_tcpclient.core.inbox import Closed, Inbox
+
+    inbox = Inbox()
+    inbox.push(b"HE")
+    inbox.push(b"LLO wo")
+    assert inbox.match(b"HELLO", 0) == (5, True)  # ends inside a segment
+    assert (inbox.position, inbox.peek(10)) == (5, b" wo")
+    inbox.push(Closed(True))
+    inbox.push(b"rld")
+    assert inbox.match(b"world", 1) == (1, False)  # b" wo" does not continue b"w"
+    assert inbox.match(b" world", 0) == (3, True)  # stops at the event
+    assert (inbox.position, inbox.next_event()) == (8, Closed(True))
+
+    inbox = Inbox()
+    inbox.push(b"AB")
+    inbox.push(b"XD")
+    assert inbox.match(b"ABCD", 0) == (2, False)  # the segment that differs stays
+    assert (inbox.position, inbox.peek(10)) == (2, b"XD")
+
+
 def test_a_custom_framing_is_named_by_its_class_when_its_repr_says_nothing():
     assert str(ExpectFrame(b"x", T, Resp())) == "expect_frame(b'x', framing=Resp())"
 

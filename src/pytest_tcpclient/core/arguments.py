@@ -71,15 +71,14 @@ def as_seconds(value: object, what: str) -> float:
     return as_timeout(value, what, 0.0)
 
 
-def as_chunk(value: object, what: str) -> int | None:
-    """Return ``value``, a number of bytes (1 or more) or None.
+def as_chunk(value: object, what: str) -> int:
+    """Return ``value``, a number of bytes, 1 or more (a ``chunk`` argument,
+    whose None, the default, the caller takes as it is).
 
     :raises TypeError: if ``value`` is not an int.
     :raises ValueError: if ``value`` is less than 1.
     """
     __tracebackhide__ = True
-    if value is None:
-        return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{what} must be an int or None, not {type(value).__name__}")
     if value < 1:

@@ -100,6 +100,29 @@ class Inbox:
                 yield item, offset
             index += 1
 
+    def match(self, expected: bytes, start: int) -> tuple[int, bool]:
+        """Take the unread bytes that continue ``expected`` from ``start`` on,
+        up to its end or the next event. Return the position in ``expected``
+        reached, and False if the bytes there differ from it: the segment
+        that differs is not taken."""
+        items = self._items
+        end = len(expected)
+        while start < end and self._head < len(items):
+            item = items[self._head]
+            if not isinstance(item, bytes):
+                break
+            offset = self._offset
+            size = min(len(item) - offset, end - start)
+            if not item.startswith(expected[start : start + size], offset):
+                return start, False
+            start += size
+            self.position += size
+            if offset + size == len(item):
+                self._advance()
+            else:
+                self._offset = offset + size
+        return start, True
+
     def peek(self, limit: int) -> bytes:
         """Up to ``limit`` unread bytes, before the next event, without taking them."""
         parts, wanted = [], limit

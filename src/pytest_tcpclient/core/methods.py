@@ -325,9 +325,10 @@ class ServerMethods(StepMethods):
                     f"{step} on the server goes to connection #{latest.number}, which "
                     f"ended with {latest._ended}: declare expect_connect() first"
                 )
-            latest._check_tls(step)
+            if step.secures:
+                latest._check_tls(step)
         self._add(step)
-        if latest is not None:
+        if latest is not None and (step.closes or step.secures):
             latest._declared(step)
 
     def _connection(self, number: int) -> ConnectionMethods:
@@ -369,11 +370,11 @@ class ConnectionMethods(StepMethods):
 
     def _check_tls(self, step: Step) -> None:
         __tracebackhide__ = True
-        if isinstance(step, StartTLS) and self._secured:
+        if step.secures and self._secured:
             raise ValueError(f"start_tls() twice on connection #{self.number}")
 
     def _declared(self, step: Step) -> None:
         if step.closes:
             self._ended = str(step)
-        if isinstance(step, StartTLS):
+        if step.secures:
             self._secured = True

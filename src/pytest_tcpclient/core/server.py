@@ -217,7 +217,8 @@ class ScriptedServer(ServerMethods):
 
     def _add(self, step: Step, connection: int | None = None) -> None:
         __tracebackhide__ = True
-        self.check_running(step)
+        if self._port is None:
+            self.check_running(step)
         self._factory.perform(self._factory.script.add(step, connection))
 
     def _add_rule(self, rule: Rule) -> None:

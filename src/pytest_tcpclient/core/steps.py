@@ -195,6 +195,8 @@ class Step:
     closes = False
     final = False
     """Whether the step runs after every connection's steps (the end)."""
+    secures = False
+    """Whether the step starts TLS on its connection."""
     progressed = False
     """Whether the step has taken part of a message: until it has taken it
     all, no rule may read from there."""
@@ -346,6 +348,8 @@ class StartTLS(Step):
     took must be the start of its TLS handshake.
     """
 
+    secures = True
+
     def __init__(self, context: CertificateOptions) -> None:
         self.context = context
 
@@ -484,19 +488,15 @@ class _Stream:
         :raises _Mismatch: at the first byte that does not match.
         :raises _ClosedEarly: if the connection ended first.
         """
-        wire = self.wire
-        while self.matched < len(wire):
-            head = inbox.head()
-            if head is None:
-                return False
-            if isinstance(head, Closed):
-                raise _ClosedEarly(head.clean)
-            size = min(len(head), len(wire) - self.matched)
-            if not wire.startswith(head[:size], self.matched):
-                raise _Mismatch()
-            inbox.consume(size)
-            self.matched += size
-        return True
+        self.matched, same = inbox.match(self.wire, self.matched)
+        if not same:
+            raise _Mismatch()
+        if self.matched == len(self.wire):
+            return True
+        event = inbox.head()
+        if isinstance(event, Closed):
+            raise _ClosedEarly(event.clean)
+        return False
 
     def arrived(self, inbox: Inbox, limit: int = SHOWN) -> bytes:
         """What arrived for the expected bytes: their matched part, then what
@@ -533,7 +533,7 @@ class ExpectBytes(Step):
         self._stream = _Stream(self.data)
 
     def begin(self, conversation: Conversation) -> None:
-        self._stream = _Stream(self.data)
+        self._stream.matched = 0
 
     def __str__(self) -> str:
         return f"expect_bytes({show_bytes(self.data)})"
@@ -591,19 +591,19 @@ class _ExpectMessage(Step):
         self.matcher = as_matcher(match, f"{self.method}() argument 'match'", limit)
         self.timeout = timeout
         self._wire: bytes | None = None  # what an exact payload is on the wire
+        self._stream: _Stream | None = None  # how far it matched, if it is one
         if isinstance(self.matcher, Exact) and canonical(framing):
             self._wire = encode(framing, self.matcher.data)
-        self._stream: _Stream | None = None  # made when the step begins
+            self._stream = _Stream(self._wire)
 
     def begin(self, conversation: Conversation) -> None:
         self._prepare()
 
     def _prepare(self) -> None:
-        if self._wire is not None:
-            self._stream = _Stream(self._wire)
-            return
-        self._stream = None
-        self._reader = HeadReader(self.framing)
+        if self._stream is not None:
+            self._stream.matched = 0
+        else:
+            self._reader = HeadReader(self.framing)
 
     def __str__(self) -> str:
         return f"{self.method}({self.matcher}{self._options()})"
@@ -829,8 +829,15 @@ class _Send(Step):
         self.framing = framing
         limit = getattr(framing, "max_payload", None)
         self.data = as_reply(data, f"{self.method}() argument '{self.argument}'", limit)
-        self.chunk = as_chunk(chunk, f"{self.method}() argument 'chunk'")
-        self.interval = as_seconds(interval, f"{self.method}() argument 'interval'")
+        if chunk is not None:
+            chunk = as_chunk(chunk, f"{self.method}() argument 'chunk'")
+        if interval != 0.0 or type(interval) is not float:
+            interval = as_seconds(interval, f"{self.method}() argument 'interval'")
+        self.chunk = chunk
+        self.interval = interval
+        self._static: bytes | None = None  # the wire bytes, when known at the call
+        if isinstance(self.data, bytes) and (framing is None or canonical(framing)):
+            self._static = self.data if framing is None else encode(framing, self.data)
         self._wire: bytes | None = None  # what is left to write, once computed
         self._ready = True
 
@@ -854,11 +861,11 @@ class _Send(Step):
         return None if self._ready else self.interval
 
     def run(self, conversation: Conversation) -> bool:
-        if self._wire is None:
-            self._wire = self._encode(self._data(conversation))
-        if self.chunk is None:
-            conversation.write(self._wire)
+        if self.chunk is None:  # the whole at once
+            conversation.write(self._wire_bytes(conversation))
             return True
+        if self._wire is None:
+            self._wire = self._wire_bytes(conversation)
         while self._ready and self._wire:
             piece, self._wire = self._wire[: self.chunk], self._wire[self.chunk :]
             conversation.write(piece, segment=True)
@@ -867,6 +874,12 @@ class _Send(Step):
 
     def timed_out(self, conversation: Conversation) -> None:
         self._ready = True  # the interval is over: the next piece goes
+
+    def _wire_bytes(self, conversation: Conversation) -> bytes:
+        """What the step writes: known at the call, or computed now."""
+        if self._static is not None:
+            return self._static
+        return self._encode(self._data(conversation))
 
     def _data(self, conversation: Conversation) -> bytes:
         data = self.data
@@ -886,13 +899,15 @@ class _Send(Step):
                 f"{self} returned {len(data)} bytes; the limit of "
                 f"{self.framing!r} is {limit} bytes"
             )
-        encoder = f"{type(self.framing).__name__}.encode()"
         try:
             wire = encode(self.framing, data)
         except Exception as error:
-            raise Failed(f"{encoder} raised {_error(error)}") from None
+            raise Failed(f"{_encoder_name(self.framing)} raised {_error(error)}") from None
         if not isinstance(wire, (bytes, bytearray, memoryview)):
-            raise Failed(f"{encoder} returned {wire!r} ({type(wire).__name__}), not bytes")
+            raise Failed(
+                f"{_encoder_name(self.framing)} returned {wire!r} "
+                f"({type(wire).__name__}), not bytes"
+            )
         return bytes(wire)
 
 
@@ -981,6 +996,10 @@ def _first_difference(expected: bytes | memoryview, actual: bytes | memoryview) 
 
 def _times(count: int) -> str:
     return "1 time" if count == 1 else f"{count} times"
+
+
+def _encoder_name(framing: FramingLike) -> str:
+    return f"{type(framing).__name__}.encode()"
 
 
 def _decode_name(framing: FramingLike) -> str:
