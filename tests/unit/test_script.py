@@ -707,6 +707,23 @@ def test_a_step_declared_while_idle_starts_its_own_timer():
     ]
 
 
+def test_a_step_declared_on_one_pooled_connection_stops_the_idle_timer_of_each():
+    """While a connection has a step to do, none is idle: a pool's idle
+    connection waits for its turn, untimed."""
+    script = Script(idle_timeout=IDLE)
+    feed(script, ExpectConnect(T), ExpectConnect(T), CONNECT, CONNECT_AGAIN)
+    assert script.add(ExpectBytes(b"x", 3.0), connection=2) == [
+        CancelTimer(key=2),  # the idle timer of #2 gives way to its step's
+        StartTimer(3.0, key=2),
+        CancelTimer(key=1),  # #1 is no longer idle: #2 has a step to do
+    ]
+    assert script.data_received(SECOND, b"x") == [
+        CancelTimer(key=2),
+        StartTimer(IDLE, key=1),  # every step done: both are idle again
+        StartTimer(IDLE, key=2),
+    ]
+
+
 def test_the_idle_timer_stops_when_the_client_closes():
     script = idle_script(ExpectConnect(T), CONNECT)
     assert feed(script, CLOSE) == [CancelTimer()]

@@ -54,9 +54,12 @@ Connection = Hashable
 
 
 # -- actions: what the driver must do ---------------------------------------
+#
+# Plain slotted records, made several times per message: a frozen dataclass
+# costs three times as much to make. Nothing changes them once made.
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Write:
     """Write ``data`` on ``connection``; with ``segment``, send it at once as a
     segment of its own (no Nagle delay, no waiting for more)."""
@@ -66,28 +69,28 @@ class Write:
     segment: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Close:
     """Close ``connection`` once what was written on it is flushed."""
 
     connection: Connection
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Abort:
     """Abort ``connection`` with a TCP RST, dropping what was not sent."""
 
     connection: Connection
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class HalfClose:
     """Send a FIN on ``connection`` once what was written is flushed; keep reading."""
 
     connection: Connection
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class StartTLS:
     """Speak TLS on ``connection`` from now on, as the server of the handshake,
     with the OpenSSL context factory ``context``."""
@@ -98,7 +101,7 @@ class StartTLS:
     """The client's first TLS bytes, read as plaintext before."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class StartTimer:
     """Call :meth:`Script.timed_out` with ``key`` in ``seconds`` unless cancelled first."""
 
@@ -106,7 +109,7 @@ class StartTimer:
     key: int = 1
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class CancelTimer:
     """Cancel the timer of ``key``."""
 
@@ -225,8 +228,9 @@ class Conversation:
     def write(self, data: bytes, segment: bool = False) -> None:
         if self.write_closed:
             raise Failed("Cannot send after shutdown_write(): the server half-closed")
-        self.script.transcript.sent(data, self.script.label(self.number))
-        self.script.act(Write(self.connection, data, segment))
+        script = self.script
+        script.transcript.sent(data, script.label(self.number) if script.several else "")
+        script._actions.append(Write(self.connection, data, segment))
 
     def hang_up(self, reset: bool = False) -> None:
         label = self.script.label(self.number)
@@ -286,6 +290,9 @@ class Script:
         self._open: list[Connection] = []  # physically open connections
         self._closing: set[Connection] = set()  # closed by the server
         self._actions: list[Action] = []
+        self.several = False
+        """Whether there is more than one connection, declared or made: the
+        transcript then says which each line is about."""
 
     # -- what the driver reads ----------------------------------------------
 
@@ -334,8 +341,7 @@ class Script:
     def label(self, number: int) -> str:
         """``#n `` in front of a transcript line, once there is more than one
         connection, declared or made."""
-        several = len(self._arrivals) > 1 or len(self._numbered) > 2
-        return f"#{number} " if several and number else ""
+        return f"#{number} " if number and self.several else ""
 
     def claim(self, conversation: Conversation) -> bool:
         if not self._pending:
@@ -392,6 +398,7 @@ class Script:
     def connection_made(self, connection: Connection) -> list[Action]:
         """A client connected."""
         self._arrivals.append(self.clock())
+        self.several = self.several or len(self._arrivals) > 1
         self._numbers[connection] = len(self._arrivals)
         self.transcript.event(f"{self._label_of(connection)}client connected")
         self._open.append(connection)
@@ -409,7 +416,7 @@ class Script:
         """The client sent ``data`` on ``connection``."""
         if not data:
             return []
-        self.transcript.received(data, self._label_of(connection))
+        self.transcript.received(data, self._label_of(connection) if self.several else "")
         if self.failure is not None or connection in self._closing:
             return []
         self._inboxes[connection].push(data)
@@ -503,7 +510,7 @@ class Script:
         index = self._unfinished
         while index < len(conversations) and self.failure is None:
             conversation = conversations[index]
-            if conversation.started:
+            if conversation._started or conversation.started:
                 self._advance(conversation)
             index += 1
         while (
@@ -523,7 +530,7 @@ class Script:
                 conversation.begun = conversation.index
                 step.begin(conversation)
             try:
-                if step.needs_connection:
+                if step.needs_connection and conversation.state != "open":
                     self._need_connection(conversation, step)
                 done = step.run(conversation)
             except Failed as failed:
@@ -545,7 +552,9 @@ class Script:
                     continue
                 self._wait(conversation, step)
                 return
-            self._stop_timer(conversation)
+            if conversation.timer:
+                conversation.timer = conversation.idle_timer = False
+                self._actions.append(CancelTimer(conversation.key))
             conversation.index += 1
         while (
             self.rules and self.failure is None and self._offer(conversation) is Offer.TAKEN
@@ -624,8 +633,7 @@ class Script:
         self._actions.extend(Close(connection) for connection in self._open)
 
     def _need_connection(self, conversation: Conversation, step: Step) -> None:
-        if conversation.state == "open":
-            return
+        """Fail ``step``, which needs the connection its conversation does not have."""
         if conversation.state == "none":
             raise Failed(
                 f"{step} needs a connection, but none was made "
@@ -672,13 +680,14 @@ class Script:
         if self.failure is not None or self.idle_timeout is None:
             return
         rest = self.conversations[self._unfinished :]
-        out_of_steps = all(c.done for c in rest)
         for conversation in rest:
-            idle = (
-                out_of_steps
-                and conversation.state == "open"
-                and conversation.connection in self._open
-            )
+            if conversation.index < len(conversation.steps):  # steps left: none idles
+                for each in rest:
+                    if each.idle_timer:
+                        self._stop_timer(each)
+                return
+        for conversation in rest:
+            idle = conversation.state == "open" and conversation.connection in self._open
             if idle and not conversation.timer:
                 conversation.timer = conversation.idle_timer = True
                 self._actions.append(StartTimer(self.idle_timeout, conversation.key))
@@ -722,6 +731,7 @@ class Script:
         self.conversations.append(conversation)
         if number:
             self._numbered[number] = conversation
+            self.several = self.several or len(self._numbered) > 2
         return conversation
 
 

@@ -79,7 +79,7 @@ class Transcript:
 
     def __init__(self, limit: int = 12) -> None:
         self._lines: deque[str | _Run] = deque(maxlen=limit)
-        self._dropped = 0
+        self._count = 0  # lines ever added: those the deque dropped are the rest
 
     def event(self, text: str) -> None:
         """Record an event without payload, such as ``"client connected"``."""
@@ -94,19 +94,22 @@ class Transcript:
         self._bytes(f"{label}server sent", data)
 
     def _bytes(self, who: str, data: bytes) -> None:
-        last = self._lines[-1] if self._lines else None
-        if isinstance(last, _Run) and last.who == who:
-            last.add(data)
-        else:
-            self._append(_Run(who, data))
+        lines = self._lines
+        if lines:
+            last = lines[-1]
+            if isinstance(last, _Run) and last.who == who:
+                last.add(data)
+                return
+        self._count += 1
+        lines.append(_Run(who, data))
 
     def _append(self, line: str | _Run) -> None:
-        if len(self._lines) == self._lines.maxlen:
-            self._dropped += 1  # the deque drops the oldest line
+        self._count += 1
         self._lines.append(line)
 
     def lines(self) -> list[str]:
         """The transcript as text lines."""
-        out = [f"({self._dropped} earlier events)"] if self._dropped else []
+        dropped = self._count - len(self._lines)
+        out = [f"({dropped} earlier events)"] if dropped else []
         out.extend(str(line) for line in self._lines)
         return out or ["(nothing happened)"]
