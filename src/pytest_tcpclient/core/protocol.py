@@ -9,7 +9,7 @@ asyncio loop, under trial, or on ``twisted.internet.testing.MemoryReactorClock``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any, cast
 from typing import Protocol as Structural
 
@@ -42,6 +42,11 @@ __all__ = ["ClientCheck", "ScriptFactory", "ScriptProtocol", "Transport"]
 ClientCheck = Callable[[IPv4Address | IPv6Address, int], "str | None"]
 """Told a client's address and how many bytes the server sent it when the
 client closes; returns what was wrong with how the client closed, or None."""
+
+
+EARLY = 1e-6
+"""Seconds before its deadline a timer may run out: a reactor's clock and its
+event loop's may differ by that much."""
 
 
 class Transport(Structural):
@@ -141,6 +146,7 @@ class ScriptFactory(_Factory):
         self.connections: dict[ScriptProtocol, list[Deferred[None]]] = {}
         self._held: dict[ScriptProtocol, list[bytes]] = {}  # their bytes so far
         self._timers: dict[int, IDelayedCall] = {}  # by the key the script gave
+        self._deadlines: dict[int, float] = {}  # when each runs out, by the same key
         self._waiters: list[tuple[dict[int, int], Deferred[None]]] = []
         self._settled: list[Deferred[None]] = []  # waiting for no connection held
 
@@ -235,14 +241,21 @@ class ScriptFactory(_Factory):
 
     # -- driving ------------------------------------------------------------
 
-    def perform(self, actions: Iterable[Action]) -> None:
+    def perform(self, actions: list[Action]) -> None:
         """Carry out the script's actions, then wake whoever waits on it.
 
         A timer cancelled and started again in one batch (a step done, the
-        next one waiting) is moved with ``reset()`` instead: cancelling and
-        making one per step churns the reactor's timer heap, and on an
-        asyncio reactor its loop timer too, on every message.
+        next one waiting) is kept instead: cancelling and making one per
+        step churns the reactor's timer heap, and on an asyncio reactor its
+        loop timer too, on every message. A timer that must run out later
+        than the one kept stays as it is, and waits for the rest of its time
+        when it fires (:meth:`_timed_out`); only one that must run out sooner
+        is moved.
         """
+        if not actions:  # most declarations, and bytes that complete nothing
+            if self._waiters:
+                self._wake()
+            return
         cancelled: dict[int, IDelayedCall] = {}  # to cancel unless started again
         written: list[Transport] = []  # transports to flush once the batch is done
         try:
@@ -268,12 +281,13 @@ class ScriptFactory(_Factory):
                 timer.cancel()
             for transport in written:
                 _flush(transport)
-        self._wake()
+        if self._waiters:
+            self._wake()
 
     def _write(self, action: Write, written: list[Transport]) -> None:
         """Write at once what a batch of actions writes: the reply leaves on
         this turn of the reactor, not the next one."""
-        connection = _protocol(action.connection)
+        connection: ScriptProtocol = action.connection  # type: ignore[assignment]
         connection.sent += len(action.data)
         transport = connection.transport
         if not action.segment:
@@ -288,14 +302,20 @@ class ScriptFactory(_Factory):
         _flush(transport)
 
     def _start(self, action: StartTimer, cancelled: dict[int, IDelayedCall]) -> None:
-        timer = cancelled.pop(action.key, None)
-        if timer is not None:
-            timer.reset(action.seconds)
-        else:
-            timer = self.reactor.callLater(action.seconds, self._timed_out, action.key)
-        self._timers[action.key] = timer
+        key, seconds = action.key, action.seconds
+        deadline = self._deadlines[key] = self.reactor.seconds() + seconds
+        timer = cancelled.pop(key, None)
+        if timer is None:
+            timer = self.reactor.callLater(seconds, self._timed_out, key)
+        elif timer.getTime() > deadline:
+            timer.reset(seconds)
+        self._timers[key] = timer
 
     def _timed_out(self, key: int) -> None:
+        left = self._deadlines[key] - self.reactor.seconds()
+        if left > EARLY:  # a timer kept for a later deadline: wait for the rest
+            self._timers[key] = self.reactor.callLater(left, self._timed_out, key)
+            return
         self._timers.pop(key, None)
         self.perform(self.script.timed_out(key))
 
@@ -307,8 +327,6 @@ class ScriptFactory(_Factory):
         return deferred
 
     def _wake(self) -> None:
-        if not self._waiters:
-            return
         # Take them all first: a callback may declare steps and wake again.
         waiters, self._waiters = self._waiters, []
         failure = self.script.failure
