@@ -474,38 +474,46 @@ class End(Step):
 # -- what the client sends ---------------------------------------------------------
 
 
-class _Stream:
-    """Matches expected wire bytes as they arrive, in place, taking them as it
-    goes; a wrong byte fails at once. The base of the exact expect steps."""
+class _OnTheWire(Step):
+    """A step that matches expected wire bytes, :attr:`_wire`, as they arrive,
+    in place, taking them as it goes; a wrong byte fails at once. The base of
+    the exact expect steps: how far it got is :attr:`_matched`, an attribute
+    of the step, not an object of its own, since a script may hold many."""
 
-    def __init__(self, wire: bytes) -> None:
-        self.wire = wire
-        self.matched = 0
+    _wire: bytes | None = None
+    _matched = 0
 
-    def advance(self, inbox: Inbox) -> bool:
+    def _advance(self, inbox: Inbox) -> bool:
         """Take the bytes that match; True once all of them have arrived.
 
         :raises _Mismatch: at the first byte that does not match.
         :raises _ClosedEarly: if the connection ended first.
         """
-        self.matched, same = inbox.match(self.wire, self.matched)
+        wire = self._wire
+        assert wire is not None, "only a step with wire bytes matches them"
+        self._matched, same = inbox.match(wire, self._matched)
         if not same:
             raise _Mismatch()
-        if self.matched == len(self.wire):
+        if self._matched == len(wire):
             return True
         event = inbox.head()
         if isinstance(event, Closed):
             raise _ClosedEarly(event.clean)
         return False
 
-    def arrived(self, inbox: Inbox, limit: int = SHOWN) -> bytes:
+    def _taken(self) -> bytes:
+        """The expected bytes matched so far."""
+        assert self._wire is not None, "only a step with wire bytes matches them"
+        return self._wire[: self._matched]
+
+    def _arrived(self, inbox: Inbox, limit: int = SHOWN) -> bytes:
         """What arrived for the expected bytes: their matched part, then what
         follows, ``limit`` bytes in all at most."""
-        return self.wire[: self.matched] + inbox.peek(limit - self.matched)
+        return self._taken() + inbox.peek(limit - self._matched)
 
-    def rewind(self, inbox: Inbox) -> None:
-        inbox.unread(self.wire[: self.matched])
-        self.matched = 0
+    def _put_back(self, inbox: Inbox) -> None:
+        inbox.unread(self._taken())
+        self._matched = 0
 
 
 class _Mismatch(Exception):
@@ -523,57 +531,53 @@ class _ClosedEarly(Exception):
         return "the connection was reset"
 
 
-class ExpectBytes(Step):
+class ExpectBytes(_OnTheWire):
     """The client sends exactly ``data``, split into segments however TCP likes."""
 
     def __init__(self, data: BytesLike, timeout: float) -> None:
         __tracebackhide__ = True
         self.data = as_bytes(data, "expect_bytes() argument 'data'")
         self.timeout = timeout
-        self._stream = _Stream(self.data)
+        self._wire = self.data
 
     def begin(self, conversation: Conversation) -> None:
-        self._stream.matched = 0
+        self._matched = 0
 
     def __str__(self) -> str:
         return f"expect_bytes({show_bytes(self.data)})"
 
     @property
     def progressed(self) -> bool:  # type: ignore[override]
-        return self._stream.matched > 0
+        return self._matched > 0
 
     def run(self, conversation: Conversation) -> bool:
-        stream, expected = self._stream, self.data
-        inbox = conversation.inbox
+        expected, inbox = self.data, conversation.inbox
         try:
-            done = stream.advance(inbox)
+            done = self._advance(inbox)
         except _Mismatch:
-            arrived = stream.arrived
             raise Stray(
-                lambda: _mismatch(expected, arrived(inbox, len(expected)))
+                lambda: _mismatch(expected, self._arrived(inbox, len(expected)))
             ) from None
         except _ClosedEarly as closed:
             raise Failed(
                 f"Expected {show_bytes(expected)} but {closed} after "
-                f"{show_bytes(expected[: stream.matched])}"
+                f"{show_bytes(self._taken())}"
             ) from None
         if done:
             conversation.matched(Received(expected))
         return done
 
     def rewind(self, conversation: Conversation) -> None:
-        self._stream.rewind(conversation.inbox)
+        self._put_back(conversation.inbox)
 
     def timed_out(self, conversation: Conversation) -> Failed:
         failed = Failed(f"Timed out waiting for {show_bytes(self.data)}")
-        if self._stream.matched:
-            failed.details.append(
-                f"Received only {show_bytes(self.data[: self._stream.matched])}"
-            )
+        if self._matched:
+            failed.details.append(f"Received only {show_bytes(self._taken())}")
         return failed
 
 
-class _ExpectMessage(Step):
+class _ExpectMessage(_OnTheWire):
     """The client sends one message of ``framing`` that ``match`` accepts.
 
     An exact payload in a built-in framing is matched on the wire byte by
@@ -590,18 +594,12 @@ class _ExpectMessage(Step):
         limit = getattr(framing, "max_payload", None)
         self.matcher = as_matcher(match, f"{self.method}() argument 'match'", limit)
         self.timeout = timeout
-        self._wire: bytes | None = None  # what an exact payload is on the wire
-        self._stream: _Stream | None = None  # how far it matched, if it is one
         if isinstance(self.matcher, Exact) and canonical(framing):
-            self._wire = encode(framing, self.matcher.data)
-            self._stream = _Stream(self._wire)
+            self._wire = encode(framing, self.matcher.data)  # matched on the wire
 
     def begin(self, conversation: Conversation) -> None:
-        self._prepare()
-
-    def _prepare(self) -> None:
-        if self._stream is not None:
-            self._stream.matched = 0
+        if self._wire is not None:
+            self._matched = 0
         else:
             self._reader = HeadReader(self.framing)
 
@@ -620,28 +618,27 @@ class _ExpectMessage(Step):
 
     @property
     def progressed(self) -> bool:  # type: ignore[override]
-        return self._stream is not None and self._stream.matched > 0
+        return self._matched > 0
 
     def rewind(self, conversation: Conversation) -> None:
-        if self._stream is not None:
-            self._stream.rewind(conversation.inbox)
+        if self._wire is not None:
+            self._put_back(conversation.inbox)
 
     def run(self, conversation: Conversation) -> bool:
-        if self._stream is not None:
+        if self._wire is not None:
             return self._run_exact(conversation)
         return self._run_decoded(conversation)
 
     def _run_exact(self, conversation: Conversation) -> bool:
-        stream, inbox = self._stream, conversation.inbox
-        assert stream is not None
+        inbox = conversation.inbox
         try:
-            done = stream.advance(inbox)
+            done = self._advance(inbox)
         except _Mismatch:
-            raise Stray(lambda: self._mismatch(stream.arrived(inbox))) from None
+            raise Stray(lambda: self._mismatch(self._arrived(inbox))) from None
         except _ClosedEarly as closed:
             raise Failed(
                 f"Expected {self._expected()} but {closed} after "
-                f"{show_bytes(stream.wire[: stream.matched])}"
+                f"{show_bytes(self._taken())}"
             ) from None
         if done:
             assert isinstance(self.matcher, Exact)
@@ -728,8 +725,8 @@ class _ExpectMessage(Step):
 
     def timed_out(self, conversation: Conversation) -> Failed:
         failed = Failed(f"Timed out waiting for {self._expected()}")
-        if self._stream is not None:
-            arrived = self._stream.wire[: self._stream.matched]
+        if self._wire is not None:
+            arrived = self._taken()
         else:
             arrived = conversation.inbox.peek(SHOWN)
         if arrived:
