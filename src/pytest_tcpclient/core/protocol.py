@@ -44,11 +44,6 @@ ClientCheck = Callable[[IPv4Address | IPv6Address, int], "str | None"]
 client closes; returns what was wrong with how the client closed, or None."""
 
 
-EARLY = 1e-6
-"""Seconds before its deadline a timer may run out: a reactor's clock and its
-event loop's may differ by that much."""
-
-
 class Transport(Structural):
     """What the driver uses of a connection's transport: a TCP transport
     (``ITCPTransport``, a push producer), or the TLS layer over one."""
@@ -146,7 +141,6 @@ class ScriptFactory(_Factory):
         self.connections: dict[ScriptProtocol, list[Deferred[None]]] = {}
         self._held: dict[ScriptProtocol, list[bytes]] = {}  # their bytes so far
         self._timers: dict[int, IDelayedCall] = {}  # by the key the script gave
-        self._deadlines: dict[int, float] = {}  # when each runs out, by the same key
         self._waiters: list[tuple[dict[int, int], Deferred[None]]] = []
         self._settled: list[Deferred[None]] = []  # waiting for no connection held
 
@@ -245,12 +239,9 @@ class ScriptFactory(_Factory):
         """Carry out the script's actions, then wake whoever waits on it.
 
         A timer cancelled and started again in one batch (a step done, the
-        next one waiting) is kept instead: cancelling and making one per
-        step churns the reactor's timer heap, and on an asyncio reactor its
-        loop timer too, on every message. A timer that must run out later
-        than the one kept stays as it is, and waits for the rest of its time
-        when it fires (:meth:`_timed_out`); only one that must run out sooner
-        is moved.
+        next one waiting) is moved with ``reset()`` instead: cancelling and
+        making one per step churns the reactor's timer heap, and on an
+        asyncio reactor its loop timer too, on every message.
         """
         if not actions:  # most declarations, and bytes that complete nothing
             if self._waiters:
@@ -302,20 +293,14 @@ class ScriptFactory(_Factory):
         _flush(transport)
 
     def _start(self, action: StartTimer, cancelled: dict[int, IDelayedCall]) -> None:
-        key, seconds = action.key, action.seconds
-        deadline = self._deadlines[key] = self.reactor.seconds() + seconds
-        timer = cancelled.pop(key, None)
-        if timer is None:
-            timer = self.reactor.callLater(seconds, self._timed_out, key)
-        elif timer.getTime() > deadline:
-            timer.reset(seconds)
-        self._timers[key] = timer
+        timer = cancelled.pop(action.key, None)
+        if timer is not None:
+            timer.reset(action.seconds)
+        else:
+            timer = self.reactor.callLater(action.seconds, self._timed_out, action.key)
+        self._timers[action.key] = timer
 
     def _timed_out(self, key: int) -> None:
-        left = self._deadlines[key] - self.reactor.seconds()
-        if left > EARLY:  # a timer kept for a later deadline: wait for the rest
-            self._timers[key] = self.reactor.callLater(left, self._timed_out, key)
-            return
         self._timers.pop(key, None)
         self.perform(self.script.timed_out(key))
 

@@ -832,9 +832,11 @@ class _Send(Step):
             interval = as_seconds(interval, f"{self.method}() argument 'interval'")
         self.chunk = chunk
         self.interval = interval
-        self._static: bytes | None = None  # the wire bytes, when known at the call
-        if isinstance(self.data, bytes) and (framing is None or canonical(framing)):
-            self._static = self.data if framing is None else encode(framing, self.data)
+        # Bytes sent as they are need no work when the step runs; a framing
+        # encodes them then, where what its encode() raises fails the script.
+        self._static: bytes | None = None
+        if framing is None and isinstance(self.data, bytes):
+            self._static = self.data
         self._wire: bytes | None = None  # what is left to write, once computed
         self._ready = True
 
@@ -873,7 +875,7 @@ class _Send(Step):
         self._ready = True  # the interval is over: the next piece goes
 
     def _wire_bytes(self, conversation: Conversation) -> bytes:
-        """What the step writes: known at the call, or computed now."""
+        """What the step writes: bytes given at the call, or computed now."""
         if self._static is not None:
             return self._static
         return self._encode(self._data(conversation))
