@@ -325,10 +325,9 @@ class ServerMethods(StepMethods):
                     f"{step} on the server goes to connection #{latest.number}, which "
                     f"ended with {latest._ended}: declare expect_connect() first"
                 )
-            if step.secures:
-                latest._check_tls(step)
+            latest._check_tls(step)
         self._add(step)
-        if latest is not None and (step.closes or step.secures):
+        if latest is not None:
             latest._declared(step)
 
     def _connection(self, number: int) -> ConnectionMethods:

@@ -228,9 +228,8 @@ class Conversation:
     def write(self, data: bytes, segment: bool = False) -> None:
         if self.write_closed:
             raise Failed("Cannot send after shutdown_write(): the server half-closed")
-        script = self.script
-        script.transcript.sent(data, script.label(self.number) if script.several else "")
-        script._actions.append(Write(self.connection, data, segment))
+        self.script.transcript.sent(data, self.script.label(self.number))
+        self.script.act(Write(self.connection, data, segment))
 
     def hang_up(self, reset: bool = False) -> None:
         label = self.script.label(self.number)
@@ -416,7 +415,7 @@ class Script:
         """The client sent ``data`` on ``connection``."""
         if not data:
             return []
-        self.transcript.received(data, self._label_of(connection) if self.several else "")
+        self.transcript.received(data, self._label_of(connection))
         if self.failure is not None or connection in self._closing:
             return []
         self._inboxes[connection].push(data)
@@ -510,7 +509,7 @@ class Script:
         index = self._unfinished
         while index < len(conversations) and self.failure is None:
             conversation = conversations[index]
-            if conversation._started or conversation.started:
+            if conversation.started:
                 self._advance(conversation)
             index += 1
         while (
@@ -552,9 +551,7 @@ class Script:
                     continue
                 self._wait(conversation, step)
                 return
-            if conversation.timer:
-                conversation.timer = conversation.idle_timer = False
-                self._actions.append(CancelTimer(conversation.key))
+            self._stop_timer(conversation)
             conversation.index += 1
         while (
             self.rules and self.failure is None and self._offer(conversation) is Offer.TAKEN

@@ -217,8 +217,7 @@ class ScriptedServer(ServerMethods):
 
     def _add(self, step: Step, connection: int | None = None) -> None:
         __tracebackhide__ = True
-        if self._port is None:
-            self.check_running(step)
+        self.check_running(step)
         self._factory.perform(self._factory.script.add(step, connection))
 
     def _add_rule(self, rule: Rule) -> None:

@@ -832,11 +832,6 @@ class _Send(Step):
             interval = as_seconds(interval, f"{self.method}() argument 'interval'")
         self.chunk = chunk
         self.interval = interval
-        # Bytes sent as they are need no work when the step runs; a framing
-        # encodes them then, where what its encode() raises fails the script.
-        self._static: bytes | None = None
-        if framing is None and isinstance(self.data, bytes):
-            self._static = self.data
         self._wire: bytes | None = None  # what is left to write, once computed
         self._ready = True
 
@@ -861,10 +856,10 @@ class _Send(Step):
 
     def run(self, conversation: Conversation) -> bool:
         if self.chunk is None:  # the whole at once
-            conversation.write(self._wire_bytes(conversation))
+            conversation.write(self._encode(self._data(conversation)))
             return True
         if self._wire is None:
-            self._wire = self._wire_bytes(conversation)
+            self._wire = self._encode(self._data(conversation))
         while self._ready and self._wire:
             piece, self._wire = self._wire[: self.chunk], self._wire[self.chunk :]
             conversation.write(piece, segment=True)
@@ -873,12 +868,6 @@ class _Send(Step):
 
     def timed_out(self, conversation: Conversation) -> None:
         self._ready = True  # the interval is over: the next piece goes
-
-    def _wire_bytes(self, conversation: Conversation) -> bytes:
-        """What the step writes: bytes given at the call, or computed now."""
-        if self._static is not None:
-            return self._static
-        return self._encode(self._data(conversation))
 
     def _data(self, conversation: Conversation) -> bytes:
         data = self.data

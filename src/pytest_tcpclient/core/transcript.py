@@ -100,8 +100,7 @@ class Transcript:
             if isinstance(last, _Run) and last.who == who:
                 last.add(data)
                 return
-        self._count += 1
-        lines.append(_Run(who, data))
+        self._append(_Run(who, data))
 
     def _append(self, line: str | _Run) -> None:
         self._count += 1
