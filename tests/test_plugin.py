@@ -116,6 +116,73 @@ def test_fixtures_are_found_through_the_entry_point(pytester, reactor_name):
     result.stdout.fnmatch_lines(["*fixture 'tcpserver' not found*"])
 
 
+# -- a process with many files open --------------------------------------------------
+
+MANY_FILES = """
+    import asyncio
+    import os
+    import socket
+
+
+    @pytest.fixture(autouse=True)
+    def many_files_open():
+        # The servers' descriptors come after these: from FD_SETSIZE (1024) on.
+        files = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+        yield
+        for fd in files:
+            os.close(fd)
+
+
+    def declare(server):
+        server.expect_connect()
+        server.expect_bytes(b"hello")
+        server.send_bytes(b"hello")
+        server.expect_disconnect()
+
+
+    def test_plain(tcpserver):
+        declare(tcpserver)
+        with socket.create_connection(("127.0.0.1", tcpserver.service_port)) as client:
+            assert client.fileno() > 1024
+            client.sendall(b"hello")
+            assert client.recv(5) == b"hello"
+        tcpserver.join()
+
+
+    @pytest_twisted.ensureDeferred
+    async def test_twisted(tcpserver):
+        tcpserver.expect_connect()
+        tcpserver.expect_bytes(b"hello")
+        tcpserver.expect_disconnect()
+        client = await connect(tcpserver.service_port)
+        client.transport.write(b"hello")
+        client.transport.loseConnection()
+        await tcpserver.join()
+
+
+    @pytest.mark.asyncio
+    async def test_asyncio(tcpserver):
+        declare(tcpserver)
+        reader, writer = await asyncio.open_connection("127.0.0.1", tcpserver.service_port)
+        writer.write(b"hello")
+        assert await reader.readexactly(5) == b"hello"
+        writer.close()
+        await writer.wait_closed()
+        await tcpserver.join()
+"""
+
+
+def test_servers_run_in_a_process_with_more_than_1024_files_open(run_once):
+    """Descriptors from FD_SETSIZE on, which ``select()`` cannot take."""
+    resource = pytest.importorskip("resource")
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < 1200:
+        pytest.skip("this process may not open 1200 descriptors")
+    report = run_once("many files", writer(MANY_FILES))
+    assert report.outcome("test_plain") == "passed", report.result.stdout.str()
+    assert report.outcome("test_twisted") == "passed"
+    assert report.outcome("test_asyncio") == "passed"
+
+
 # -- the default step timeout ---------------------------------------------------------
 
 LATE_CLIENT = """

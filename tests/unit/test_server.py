@@ -7,6 +7,7 @@ StringTransport, fed by hand, and time passes only by ``reactor.advance``.
 from __future__ import annotations
 
 import math
+import os
 import socket
 
 import pytest
@@ -584,6 +585,30 @@ def test_only_a_readable_listening_socket_is_accepted_from(server):
             server._accept_waiting()
         assert accepted == [True]
     finally:
+        listener.close()
+
+
+def test_a_listening_descriptor_above_fd_setsize_is_asked_too(server):
+    """A process with more than 1024 descriptors open (FD_SETSIZE, which
+    ``select()`` cannot go past) still verifies its servers."""
+    fcntl = pytest.importorskip("fcntl")
+    listener = socket.create_server(("127.0.0.1", 0))
+    try:
+        high = fcntl.fcntl(listener.fileno(), fcntl.F_DUPFD, 1024)
+    except OSError:  # pragma: no cover - a soft limit of 1024 descriptors
+        listener.close()
+        pytest.skip("this process may not open a descriptor above 1024")
+    accepted = []
+    server._port.doRead = lambda: accepted.append(True)
+    server._port.fileno = lambda: high
+    try:
+        server._accept_waiting()
+        assert accepted == []
+        with socket.create_connection(listener.getsockname()):
+            server._accept_waiting()
+        assert accepted == [True]
+    finally:
+        os.close(high)
         listener.close()
 
 

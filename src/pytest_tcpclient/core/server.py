@@ -293,7 +293,7 @@ class ScriptedServer(ServerMethods):
         # A listening socket is readable while a connection waits: asking
         # costs a tenth of an accept() that finds nothing.
         fileno = getattr(self._port, "fileno", None)
-        if fileno is not None and not select.select([fileno()], [], [], 0)[0]:
+        if fileno is not None and not _readable(fileno()):
             return
         accept()
 
@@ -588,6 +588,20 @@ def server_options(
         "client_certificate": client_certificate,
         "host": host,
     }
+
+
+def _readable(fileno: int) -> bool:
+    """Whether the descriptor ``fileno`` is readable now, without waiting.
+
+    ``poll()`` takes any descriptor; ``select()`` none from ``FD_SETSIZE``
+    (1024) on, which a process with many files open reaches. Where there is
+    no ``poll()`` (Windows), ``select()`` has no such limit.
+    """
+    if hasattr(select, "poll"):  # pragma: no branch - every POSIX platform
+        poll = select.poll()
+        poll.register(fileno, select.POLLIN)
+        return bool(poll.poll(0))
+    return bool(select.select([fileno], [], [], 0)[0])  # pragma: no cover - Windows
 
 
 def _settled(deferreds: list[Deferred[Any]]) -> Deferred[list[Failure | None]]:
