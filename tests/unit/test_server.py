@@ -549,6 +549,22 @@ def test_a_megabyte_payload_is_abbreviated_in_the_failure(server, connect):
     assert failure.transcript[1].endswith("(1048576 bytes)")
 
 
+def test_what_the_script_does_on_a_connection_the_client_closed_goes_nowhere(
+    server, connect
+):
+    """The driver forgets a connection once it is closed (the script names it
+    by number): a reply and a close declared after the client's close do
+    nothing, as they would on a closed Twisted transport."""
+    server.expect_connect()
+    client = connect()
+    client.close()
+    server.send_bytes(b"late")
+    server.disconnect()
+    assert client.received == b""
+    assert not client.closed_by_server
+    assert outcome(server.join()) is None
+
+
 # -- verify ---------------------------------------------------------------------------
 
 

@@ -9,8 +9,8 @@ asyncio loop, under trial, or on ``twisted.internet.testing.MemoryReactorClock``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 from typing import Protocol as Structural
 
 from twisted.internet.address import IPv4Address, IPv6Address
@@ -26,6 +26,7 @@ from .script import (
     Action,
     CancelTimer,
     Close,
+    Connection,
     HalfClose,
     Script,
     StartTimer,
@@ -73,6 +74,9 @@ class ScriptProtocol(Protocol):
     # A TCP port makes it, so its transport is TCP's (or the TLS layer over
     # it) from connectionMade() on: never None where the driver uses it.
     transport: Transport  # type: ignore[assignment]
+    number = 0
+    """What the script names this connection by: 1 for the first the server
+    accepted, 2 for the next..."""
     sent = 0
     """Bytes the server wrote on this connection."""
     heard = 0
@@ -139,6 +143,12 @@ class ScriptFactory(_Factory):
         """The OpenSSL context factory of TLS from the first byte, if any."""
         self.script = Script(idle_timeout, reactor.seconds)
         self.connections: dict[ScriptProtocol, list[Deferred[None]]] = {}
+        # The script names a connection by its protocol's number, not by the
+        # protocol: a finished script refers to no protocol, and a protocol
+        # (which refers to its factory) is let go of once it is closed, so
+        # none of them is left in a reference cycle for the garbage collector.
+        self._numbered: dict[Connection, ScriptProtocol] = {}  # the open ones
+        self._accepted = 0
         self._held: dict[ScriptProtocol, list[bytes]] = {}  # their bytes so far
         self._timers: dict[int, IDelayedCall] = {}  # by the key the script gave
         self._waiters: list[tuple[dict[int, int], Deferred[None]]] = []
@@ -148,6 +158,9 @@ class ScriptFactory(_Factory):
 
     def connected(self, protocol: ScriptProtocol) -> None:
         self.connections[protocol] = []
+        self._accepted += 1
+        protocol.number = self._accepted
+        self._numbered[protocol.number] = protocol
         if self.tls is not None:
             protocol.start_tls(self.tls)  # from the first byte
         if len(self.connections) > 1 and not self.script.accepts_another():
@@ -160,7 +173,7 @@ class ScriptFactory(_Factory):
             self._held[protocol] = []
             self._hold(protocol, -1)  # no turn has been watched yet
             return
-        self.perform(self.script.connection_made(protocol))
+        self.perform(self.script.connection_made(protocol.number))
 
     def _heard(self) -> int:
         """How often the connections not held were heard from."""
@@ -181,9 +194,9 @@ class ScriptFactory(_Factory):
     def _admit(self, protocol: ScriptProtocol) -> None:
         held = self._held.pop(protocol)
         protocol.transport.resumeProducing()
-        self.perform(self.script.connection_made(protocol))
+        self.perform(self.script.connection_made(protocol.number))
         for data in held:
-            self.perform(self.script.data_received(protocol, data))
+            self.perform(self.script.data_received(protocol.number, data))
         if not self._held:
             settled, self._settled = self._settled, []
             for deferred in settled:
@@ -191,7 +204,7 @@ class ScriptFactory(_Factory):
 
     def secured(self, protocol: ScriptProtocol) -> None:
         """The TLS handshake of ``protocol`` is done."""
-        self.perform(self.script.secured(protocol))
+        self.perform(self.script.secured(protocol.number))
 
     def settled(self) -> Deferred[None]:
         """A Deferred that fires once no new connection is held back: every
@@ -207,7 +220,7 @@ class ScriptFactory(_Factory):
         if protocol in self._held:
             self._held[protocol].append(data)
             return
-        self.perform(self.script.data_received(protocol, data))
+        self.perform(self.script.data_received(protocol.number, data))
 
     def disconnected(self, protocol: ScriptProtocol, reason: Failure) -> None:
         protocol.heard += 1
@@ -216,7 +229,7 @@ class ScriptFactory(_Factory):
         waiting = self.connections.pop(protocol)
         tls = protocol.tls
         if tls is not None and not tls.handshake_done:
-            self.perform(self.script.broken(protocol, diagnose(reason, tls)))
+            self.perform(self.script.broken(protocol.number, diagnose(reason, tls)))
         else:
             if tls is not None and tls.tcp_reason is not None:
                 # A close with no TLS close_notify after it is a client's close
@@ -226,7 +239,10 @@ class ScriptFactory(_Factory):
             problem = None
             if self.client_check is not None:
                 problem = self.client_check(protocol.transport.getPeer(), protocol.sent)
-            self.perform(self.script.connection_lost(protocol, clean, problem))
+            self.perform(self.script.connection_lost(protocol.number, clean, problem))
+        # What the script still asks of it (a write, a close) is for a closed
+        # connection, on which Twisted would do nothing either.
+        del self._numbered[protocol.number]
         if len(self._held) == len(self.connections):
             for held in list(self._held):  # the one they waited for is gone
                 self._admit(held)
@@ -259,14 +275,16 @@ class ScriptFactory(_Factory):
                     timer = self._timers.pop(action.key, None)
                     if timer is not None and timer.active():
                         cancelled[action.key] = timer
+                elif (protocol := self._numbered.get(action.connection)) is None:
+                    continue  # closed already
                 elif isinstance(action, Close):
-                    _protocol(action.connection).transport.loseConnection()
+                    protocol.transport.loseConnection()
                 elif isinstance(action, Abort):
-                    _abort(_protocol(action.connection).transport)
+                    _abort(protocol.transport)
                 elif isinstance(action, HalfClose):
-                    _protocol(action.connection).transport.loseWriteConnection()
+                    protocol.transport.loseWriteConnection()
                 elif isinstance(action, StartTLS):  # pragma: no branch - the last Action
-                    _protocol(action.connection).start_tls(action.context, action.early)
+                    protocol.start_tls(action.context, action.early)
         finally:
             for timer in cancelled.values():
                 timer.cancel()
@@ -278,7 +296,9 @@ class ScriptFactory(_Factory):
     def _write(self, action: Write, written: list[Transport]) -> None:
         """Write at once what a batch of actions writes: the reply leaves on
         this turn of the reactor, not the next one."""
-        connection: ScriptProtocol = action.connection  # type: ignore[assignment]
+        connection = self._numbered.get(action.connection)
+        if connection is None:
+            return  # closed already
         connection.sent += len(action.data)
         transport = connection.transport
         if not action.segment:
@@ -341,12 +361,6 @@ class ScriptFactory(_Factory):
         if not pending:
             return succeed(None)
         return gatherResults(pending).addCallback(lambda _: None)
-
-
-def _protocol(connection: Hashable) -> ScriptProtocol:
-    """The protocol an action names: this driver names each connection to the
-    script by its :class:`ScriptProtocol`."""
-    return cast(ScriptProtocol, connection)
 
 
 def _abort(transport: Transport) -> None:
