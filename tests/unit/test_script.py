@@ -7,7 +7,9 @@ returns, its failure and its transcript are plain data, checked as such.
 
 from __future__ import annotations
 
+import gc
 import pickle
+import weakref
 from itertools import pairwise
 
 import pytest
@@ -790,3 +792,20 @@ def test_a_conversation_shows_its_number_state_and_progress():
     script = play(ExpectConnect(T), CONNECT, ExpectBytes(b"a", T))
     assert repr(script.conversations[1]) == "<Conversation #1 open, 1/2>"
     assert repr(script.conversations[0]) == "<Conversation #0 none, 0/0>"
+
+
+def test_a_script_is_freed_by_reference_counts():
+    """Its conversations refer to it weakly: no reference cycle keeps a
+    finished script, its steps and what they matched for the garbage
+    collector to find."""
+    script = Script()
+    steps = [ExpectConnect(T), ExpectBytes(b"hi", T), SendBytes(b"yo"), ExpectDisconnect(T)]
+    feed(script, *steps, CONNECT, b"hi", CLOSE)
+    assert script.failure is None and script.completed == 4
+    alive = [weakref.ref(each) for each in (script, *script.conversations, *steps)]
+    gc.disable()
+    try:
+        del script, steps
+        assert [each() for each in alive] == [None] * len(alive)
+    finally:
+        gc.enable()

@@ -21,6 +21,7 @@ to the n-th declared.
 from __future__ import annotations
 
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
@@ -157,7 +158,16 @@ class Conversation:
     def __init__(
         self, script: Script, key: int, number: int, after: list[Conversation]
     ) -> None:
-        self.script = script
+        # The script holds its conversations, a conversation only a weak proxy
+        # of the script: no reference cycle, so a finished script, its steps
+        # and what they matched are freed by reference counts, not left to
+        # the garbage collector.
+        self.script: Script = weakref.proxy(script)
+        self.transcript = script.transcript
+        """The script's record of what happened."""
+        self.rules = script.rules
+        """The rules declared on the server."""
+        self._received = script.received
         self.key = key
         """Its place among the script's conversations: the key of its timer."""
         self.number = number
@@ -196,17 +206,9 @@ class Conversation:
 
     # -- what a step sees ------------------------------------------------------------
 
-    @property
-    def transcript(self) -> Transcript:
-        return self.script.transcript
-
     def matched(self, message: Received) -> None:
         self.last = message
-        self.script.received.append(message)
-
-    @property
-    def rules(self) -> list[Rule]:
-        return self.script.rules
+        self._received.append(message)
 
     @property
     def first_step(self) -> bool:
@@ -228,7 +230,7 @@ class Conversation:
     def write(self, data: bytes, segment: bool = False) -> None:
         if self.write_closed:
             raise Failed("Cannot send after shutdown_write(): the server half-closed")
-        self.script.transcript.sent(data, self.script.label(self.number))
+        self.transcript.sent(data, self.script.label(self.number))
         self.script.act(Write(self.connection, data, segment))
 
     def hang_up(self, reset: bool = False) -> None:
