@@ -698,14 +698,16 @@ LOOP_FREED_TESTS = """
 
     import pytest
 
-    LOOPS = []
+    ALIVE = []
 
 
     @pytest.mark.asyncio
     async def test_talk(tcpserver):
         gc.collect()
         gc.disable()
-        LOOPS.append(weakref.ref(asyncio.get_running_loop()))
+        ALIVE.append(weakref.ref(asyncio.get_running_loop()))
+        ALIVE.append(weakref.ref(tcpserver))
+        ALIVE.append(weakref.ref(tcpserver._factory.script))
         tcpserver.expect_connect()
         tcpserver.expect_bytes(b"hi")
         tcpserver.expect_disconnect()
@@ -718,16 +720,17 @@ LOOP_FREED_TESTS = """
         await tcpserver.join()
 
 
-    def test_the_loop_is_gone():
-        alive = LOOPS[0]() is not None
+    def test_the_loop_and_the_server_are_gone():
+        alive = [each() for each in ALIVE]
         gc.enable()
-        assert not alive
+        assert alive == [None, None, None]
 """
 
 
 def test_a_finished_tests_loop_is_freed_without_the_garbage_collector(run_once):
     """Once its servers are torn down, nothing of the plugin keeps the test's
-    loop, with all it holds, for the garbage collector to find."""
+    loop, with all it holds, or its servers and their scripts, for the
+    garbage collector to find."""
     report = run_once("loop freed", files(test_loop_freed=LOOP_FREED_TESTS), *QUIET)
     report.result.assert_outcomes(passed=2)
 

@@ -46,7 +46,7 @@ from .core import (
 from .core.arguments import as_timeout
 from .core.framings import FramingLike
 from .core.matching import Received
-from .core.methods import ConnectionMethods, ServerMethods
+from .core.methods import ConnectionMethods, Declared, ServerMethods
 from .core.rules import Rule
 from .core.server import ServerOptions, server_options, show_address
 from .core.steps import Step
@@ -395,8 +395,8 @@ class BlockingServer(ServerMethods):
         assert self._server is not None
         self._server._add_rule(rule)
 
-    def _connection(self, number: int) -> BlockingConnection:
-        return BlockingConnection(self, number)
+    def _connection(self, declared: Declared) -> BlockingConnection:
+        return BlockingConnection(self, declared)
 
     def join(self) -> None:
         """Wait until every step declared so far is done.
@@ -428,9 +428,9 @@ class BlockingConnection(ConnectionMethods):
     """One connection of a :class:`BlockingServer`, as ``expect_connect()``
     declared it: steps on it alone, and :meth:`join`, which blocks."""
 
-    def __init__(self, server: BlockingServer, number: int) -> None:
+    def __init__(self, server: BlockingServer, declared: Declared) -> None:
+        super().__init__(declared)
         self._server = server
-        self.number = number
 
     def __repr__(self) -> str:
         address = show_address(self._server.host, self._server.service_port)

@@ -6,9 +6,11 @@ StringTransport, fed by hand, and time passes only by ``reactor.advance``.
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import socket
+import weakref
 
 import pytest
 from outcomes import PENDING, failure_of, outcome
@@ -563,6 +565,33 @@ def test_what_the_script_does_on_a_connection_the_client_closed_goes_nowhere(
     assert client.received == b""
     assert not client.closed_by_server
     assert outcome(server.join()) is None
+
+
+def test_a_closed_server_is_freed_by_reference_counts(reactor):
+    """No reference cycle holds a finished server, its script (the steps, what
+    they matched), its connections' handles or their protocols: they go with
+    the last reference, not at a later full collection of the garbage
+    collector, which would walk them first."""
+    server = ScriptedServer(reactor)
+    connection = server.expect_connect()
+    connection.expect_bytes(b"hi")
+    connection.send_bytes(b"yo")
+    connection.expect_disconnect()
+    protocol = reactor.tcpServers[0][1].buildProtocol(None)
+    protocol.makeConnection(StringTransport())
+    protocol.dataReceived(b"hi")
+    protocol.connectionLost(Failure(ConnectionDone()))
+    assert outcome(server.join()) is None
+    assert outcome(server.close()) is None
+    factory = server._factory
+    alive = [weakref.ref(each) for each in (server, factory.script, connection, protocol)]
+    reactor.tcpServers.clear()
+    gc.disable()
+    try:
+        del server, factory, connection, protocol
+        assert [each() for each in alive] == [None] * len(alive)
+    finally:
+        gc.enable()
 
 
 # -- verify ---------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from .steps import (
 
 __all__ = [
     "ConnectionMethods",
+    "Declared",
     "Match",
     "Reply",
     "RuleReply",
@@ -259,12 +260,44 @@ class StepMethods:
         return default_ca()
 
 
+class Declared:
+    """What was declared so far on the ``number``-th connection declared, for
+    the steps declared after to be checked against.
+
+    The server keeps it for the latest connection and the connection's
+    handle shares it; the server keeps no handle, so neither refers back to
+    the other.
+    """
+
+    __slots__ = ("ended", "number", "secured")
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+        self.ended: str | None = None
+        """The step that closed the connection, once declared."""
+        self.secured = False
+        """Whether ``start_tls()`` was declared on it."""
+
+    def check_tls(self, step: Step) -> None:
+        """Raise ``ValueError`` if ``step`` starts TLS a second time."""
+        __tracebackhide__ = True
+        if step.secures and self.secured:
+            raise ValueError(f"start_tls() twice on connection #{self.number}")
+
+    def declared(self, step: Step) -> None:
+        """``step`` was declared on the connection."""
+        if step.closes:
+            self.ended = str(step)
+        if step.secures:
+            self.secured = True
+
+
 class ServerMethods(StepMethods):
     """The methods of a server: the step methods, which apply to the
     connection of the latest ``expect_connect()``, and ``expect_connect()``
     and the rules, which are the server's."""
 
-    _latest: ConnectionMethods | None = None
+    _latest: Declared | None = None
 
     def expect_connect(self, timeout: float | None = None) -> ConnectionMethods:
         """The client connects within ``timeout`` seconds; returns the
@@ -274,9 +307,9 @@ class ServerMethods(StepMethods):
         n-th declared."""
         __tracebackhide__ = True
         self._declare(ExpectConnect(self._timeout(timeout, "expect_connect")))
-        self._connections = getattr(self, "_connections", 0) + 1
-        self._latest = self._connection(self._connections)
-        return self._latest
+        latest = self._latest
+        self._latest = Declared(1 if latest is None else latest.number + 1)
+        return self._connection(self._latest)
 
     # -- rules ----------------------------------------------------------------------
 
@@ -320,18 +353,18 @@ class ServerMethods(StepMethods):
         __tracebackhide__ = True
         latest = self._latest
         if latest is not None:
-            if latest._ended is not None and step.needs_connection:
+            if latest.ended is not None and step.needs_connection:
                 raise ValueError(
                     f"{step} on the server goes to connection #{latest.number}, which "
-                    f"ended with {latest._ended}: declare expect_connect() first"
+                    f"ended with {latest.ended}: declare expect_connect() first"
                 )
-            latest._check_tls(step)
+            latest.check_tls(step)
         self._add(step)
         if latest is not None:
-            latest._declared(step)
+            latest.declared(step)
 
-    def _connection(self, number: int) -> ConnectionMethods:
-        """The handle of the ``number``-th connection declared."""
+    def _connection(self, declared: Declared) -> ConnectionMethods:
+        """A handle of the connection ``declared`` is about."""
         raise NotImplementedError
 
     def _add_rule(self, rule: Rule) -> None:
@@ -344,36 +377,21 @@ class ConnectionMethods(StepMethods):
     ``expect_connect()`` on: steps on it run in order, beside the other
     connections'."""
 
-    number: int
-    """1 for the first connection declared, 2 for the next..."""
     _watches_connections = False
-    _ended: str | None = None  # the step that closed it, once declared
-    _secured = False  # whether start_tls() was declared on it
+
+    def __init__(self, declared: Declared) -> None:
+        self._so_far = declared
+        self.number = declared.number
+        """1 for the first connection declared, 2 for the next..."""
 
     def _declare(self, step: Step) -> None:
         __tracebackhide__ = True
-        self._check(step)
-        self._add(step)
-        self._declared(step)
-
-    def _check(self, step: Step) -> None:
-        """Raise ``ValueError`` if ``step`` cannot follow the steps declared
-        on this connection so far."""
-        __tracebackhide__ = True
-        if self._ended is not None:
+        so_far = self._so_far
+        if so_far.ended is not None:
             raise ValueError(
-                f"connection #{self.number} ended with {self._ended}: declare "
+                f"connection #{self.number} ended with {so_far.ended}: declare "
                 "expect_connect() on the server for another connection"
             )
-        self._check_tls(step)
-
-    def _check_tls(self, step: Step) -> None:
-        __tracebackhide__ = True
-        if step.secures and self._secured:
-            raise ValueError(f"start_tls() twice on connection #{self.number}")
-
-    def _declared(self, step: Step) -> None:
-        if step.closes:
-            self._ended = str(step)
-        if step.secures:
-            self._secured = True
+        so_far.check_tls(step)
+        self._add(step)
+        so_far.declared(step)

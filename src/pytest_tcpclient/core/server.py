@@ -22,7 +22,7 @@ from .arguments import as_bool, as_host, as_timeout
 from .certificates import CertificateAuthority, default_ca
 from .framings import FramingLike, as_framing
 from .matching import Received
-from .methods import ConnectionMethods, ServerMethods
+from .methods import ConnectionMethods, Declared, ServerMethods
 from .protocol import ClientCheck, ScriptFactory
 from .rules import Rule
 from .script import ScriptFailure
@@ -193,8 +193,8 @@ class ScriptedServer(ServerMethods):
     def _done(self, connection: int | None = None) -> Deferred[None]:
         return self._factory.when_done(self._factory.script.targets(connection))
 
-    def _connection(self, number: int) -> Connection:
-        return Connection(self, number)
+    def _connection(self, declared: Declared) -> Connection:
+        return Connection(self, declared)
 
     def _certificates(self) -> CertificateAuthority:
         if self._ca is None:
@@ -312,9 +312,9 @@ class Connection(ConnectionMethods):
     declared it: the step methods, for steps on this connection only, and
     :meth:`join`."""
 
-    def __init__(self, server: ScriptedServer, number: int) -> None:
+    def __init__(self, server: ScriptedServer, declared: Declared) -> None:
+        super().__init__(declared)
         self._server = server
-        self.number = number
 
     def __repr__(self) -> str:
         address = show_address(self._server.host, self._server.service_port)
