@@ -99,8 +99,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(tryfirst=True)  # nesting.configure runs before pytest-twisted's
 def pytest_configure(config: pytest.Config) -> None:
     nesting.configure(config)
-    # read once; a bad value is a usage error before any test runs
-    config.stash[_DEFAULTS] = _Defaults(_default_timeout(config), _default_host(config))
+    _read_defaults(config)  # a bad value is a usage error before any test runs
     config.addinivalue_line(
         "markers",
         "tcpserver_reactor(name): where the test's scripted servers run: 'thread' (a "
@@ -117,6 +116,17 @@ def pytest_configure(config: pytest.Config) -> None:
             loops.__exit__(None, None, None)
 
         config.add_cleanup(restore_loops)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Again once every plugin and conftest is configured: one may have set the
+    # options in its own pytest_configure.
+    _read_defaults(session.config)
+
+
+def _read_defaults(config: pytest.Config) -> None:
+    """Read the run's default step timeout and host once, not for every test."""
+    config.stash[_DEFAULTS] = _Defaults(_default_timeout(config), _default_host(config))
 
 
 def _default_timeout(config: pytest.Config) -> float:
