@@ -633,6 +633,16 @@ def test_only_a_readable_listening_socket_is_accepted_from(server):
         listener.close()
 
 
+def test_a_port_closed_already_is_not_accepted_from(server):
+    """Twisted's closed port has descriptor -1 (the reactor's shutdown closes
+    every port): verify() then has no connection to accept."""
+    accepted = []
+    server._port.doRead = lambda: accepted.append(True)
+    server._port.fileno = lambda: -1
+    assert outcome(server.verify()) is None
+    assert accepted == []
+
+
 def test_a_listening_descriptor_above_fd_setsize_is_asked_too(server):
     """A process with more than 1024 descriptors open (FD_SETSIZE, which
     ``select()`` cannot go past) still verifies its servers."""

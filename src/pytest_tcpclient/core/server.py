@@ -293,8 +293,10 @@ class ScriptedServer(ServerMethods):
         # A listening socket is readable while a connection waits: asking
         # costs a tenth of an accept() that finds nothing.
         fileno = getattr(self._port, "fileno", None)
-        if fileno is not None and not _readable(fileno()):
-            return
+        if fileno is not None:
+            descriptor = fileno()
+            if descriptor < 0 or not _readable(descriptor):
+                return  # nothing waits, or the port is closed already
         accept()
 
     def close(self) -> Deferred[None]:
