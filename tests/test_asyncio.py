@@ -691,6 +691,47 @@ def test_teardown_runs_the_tests_loop_for_what_the_body_left_to_do(run_once):
     assert report.internals("test_never_closes", "teardown") == []
 
 
+LOOP_AWAY_TESTS = """
+    import asyncio
+    import socket
+
+    import pytest
+
+
+    @pytest.fixture
+    def late_client():
+        # Torn down before the servers: the client sends once the test's loop
+        # ran last, and the servers' clock jumps 5 s before the loop runs again
+        # (a slow teardown, a busy machine), with no sleep.
+        late = {}
+        yield late
+        late["client"].sendall(b"hi")
+        late["client"].close()
+        reactor = late["reactor"]
+        reactor.seconds = lambda later=reactor.seconds() + 5: later
+
+
+    @pytest.mark.asyncio
+    async def test_client_sends_after_the_body(tcpserver, late_client):
+        tcpserver.expect_connect()
+        client = socket.create_connection(("127.0.0.1", tcpserver.service_port))
+        await tcpserver.join()
+        tcpserver.expect_bytes(b"hi")  # its timeout, 1 s, starts now
+        tcpserver.expect_disconnect()
+        late_client.update(client=client, reactor=tcpserver._factory.reactor)
+"""
+
+
+def test_teardown_reads_what_came_while_the_loop_was_away_before_timing_out(run_once):
+    """A step whose timeout ran out while the test's loop did not run is not
+    failed before what the client sent in time is read: teardown turns the
+    loop, which reads first, rather than running the timers that are due."""
+    report = run_once("loop away", files(test_away=LOOP_AWAY_TESTS), *QUIET)
+    assert report.outcome("test_client_sends_after_the_body") == "passed", (
+        report.result.stdout.str()
+    )
+
+
 LOOP_FREED_TESTS = """
     import asyncio
     import gc

@@ -33,7 +33,7 @@ from typing import Any, NamedTuple, cast
 import pytest
 from packaging.version import Version
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorTCP
+from twisted.internet.interfaces import IReactorTCP, IReactorTime
 from twisted.python.failure import Failure
 
 from . import asyncio_bridge, blocking, coexistence, nesting
@@ -432,11 +432,14 @@ class _LoopServers(_TestServers):
     def stop(self, test_failed: bool) -> tuple[list[object], Deferred[None] | None]:
         """Stop every server as teardown does: a list that holds the outcome once
         it is known, and a Deferred to await first if it is not known yet (a
-        connection still to be decided). Usually it is known at once: the
-        ports' closes are due now, and run without a turn of the loop."""
+        connection still to be decided, a timer that ran out while the loop
+        did not run). Usually it is known at once: the ports' closes are due
+        now, and run without a turn of the loop."""
         outcome: list[object] = []
+        overdue = _overdue(self.reactor)
         stopped = self.group.stop(test_failed).addBoth(outcome.append)
-        self.reactor.runUntilCurrent()
+        if not overdue:
+            self.reactor.runUntilCurrent()
         if outcome:
             return outcome, None
         waiter = self.awaitable()
@@ -450,6 +453,15 @@ class _LoopServers(_TestServers):
         asyncio_bridge.release(self.reactor)
         # The servers may outlive the test (in cyclic garbage); the loop need not.
         self.loop = None
+
+
+def _overdue(reactor: IReactorTime) -> bool:
+    """Whether a timer on ``reactor`` ran out while its loop did not run (a
+    slow teardown before this one): a turn of the loop then reads what the
+    clients sent first, where running the timers now would time a step out
+    with the bytes it waits for unread."""
+    now = reactor.seconds()
+    return any(call.getTime() <= now for call in reactor.getDelayedCalls())
 
 
 async def _awaited(deferred: Deferred[None]) -> None:
