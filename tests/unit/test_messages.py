@@ -478,6 +478,31 @@ def test_frames_of_a_framing_of_the_users_own_with_a_callable():
     assert script.received[0].data == b"SET k v"
 
 
+class Shouting(LengthPrefixed):
+    """A framing of the user's own built on a built-in one: its messages carry
+    the payload upper-cased, which decode() gives back lower-cased."""
+
+    def encode(self, payload):
+        return super().encode(payload.upper())
+
+    def decode(self, data):
+        decoded = super().decode(data)
+        return None if decoded is None else (decoded[0].lower(), decoded[1])
+
+
+def test_a_subclass_of_a_built_in_framing_encodes_and_decodes_its_own_way():
+    shouting = Shouting()
+    script = play(
+        ExpectConnect(T),
+        CONNECT,
+        ExpectFrame(b"ping", T, shouting),
+        SendFrame(b"pong", shouting),
+    )
+    assert sent(feed(script, b"\x00\x00", b"\x00\x04PING")) == b"\x00\x00\x00\x04PONG"
+    assert script.failure is None
+    assert script.received[0].data == b"ping"
+
+
 class Broken:
     def encode(self, payload):
         return payload

@@ -99,6 +99,11 @@ class Framing:
     noun = "frame"
     max_payload: int | None = None
     """The longest payload a message can carry, if there is a limit."""
+    _built_in = True  # see built_in()
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._built_in = cls.encode is Framing.encode and cls.decode is Framing.decode
 
     def encode(self, payload: BytesLike) -> bytes:
         """The wire bytes of ``payload`` as one message."""
@@ -466,32 +471,39 @@ class HeadReader:
         return None
 
 
+def built_in(framing: FramingLike) -> bool:
+    """Whether ``framing`` encodes and decodes as a built-in framing does: an
+    instance of one, or of a subclass that overrides neither ``encode`` nor
+    ``decode`` (one that does is a framing of the user's own)."""
+    return isinstance(framing, Framing) and framing._built_in
+
+
 def decoder_for(framing: FramingLike) -> Decoder:
     """An incremental decoder of one message of ``framing``."""
-    if isinstance(framing, Framing):
-        return framing.decoder()
+    if built_in(framing):
+        return cast(Framing, framing).decoder()
     return Decoder(framing)
 
 
 def encode(framing: FramingLike, payload: bytes) -> bytes:
     """The wire bytes of ``payload``, already checked against the framing's limit."""
-    if isinstance(framing, Framing):
-        return framing._wire(payload)
+    if built_in(framing):
+        return cast(Framing, framing)._wire(payload)
     return framing.encode(payload)
 
 
 def canonical(framing: FramingLike) -> bool:
     """Whether each payload has one encoding only, so that an expected payload
     can be matched on the wire byte by byte: true of the built-in framings."""
-    return isinstance(framing, Framing)
+    return built_in(framing)
 
 
 def describe(framing: FramingLike, data: bytes) -> str:
     """What ``data``, the start of a message of ``framing``, is: a built-in
     framing, the only ones whose messages are matched on the wire
     (:func:`canonical`)."""
-    assert isinstance(framing, Framing), "only built-in framings are described"
-    return framing.describe(data)
+    assert built_in(framing), "only built-in framings are described"
+    return cast(Framing, framing).describe(data)
 
 
 def framing_name(framing: FramingLike) -> str:
