@@ -739,16 +739,19 @@ LOOP_FREED_TESTS = """
 
     import pytest
 
+    from pytest_tcpclient.plugin import _SERVERS
+
     ALIVE = []
 
 
     @pytest.mark.asyncio
-    async def test_talk(tcpserver):
+    async def test_talk(tcpserver, request):
         gc.collect()
         gc.disable()
         ALIVE.append(weakref.ref(asyncio.get_running_loop()))
         ALIVE.append(weakref.ref(tcpserver))
         ALIVE.append(weakref.ref(tcpserver._factory.script))
+        ALIVE.append(weakref.ref(request.node.stash[_SERVERS]))  # the test's servers
         tcpserver.expect_connect()
         tcpserver.expect_bytes(b"hi")
         tcpserver.expect_disconnect()
@@ -764,7 +767,7 @@ LOOP_FREED_TESTS = """
     def test_the_loop_and_the_server_are_gone():
         alive = [each() for each in ALIVE]
         gc.enable()
-        assert alive == [None, None, None]
+        assert alive == [None, None, None, None]
 """
 
 

@@ -194,8 +194,10 @@ class StreamWatch:
         if loop is not None and loop.__dict__.get("create_connection") is self._patched:
             del loop.create_connection
         # Nothing of the loop is kept: the watch may outlive the test (a
-        # server's client_check), the loop need not.
+        # server's client_check), the loop need not. Nor is ``ports``, which
+        # refers to the servers that refer to the watch.
         self._patched = self._original = None
+        self._ports = _no_ports
         # Each wrapper refers to the object it wraps: dropped, the client's
         # transports and protocols are freed by their reference counts.
         for wrapped, names in self._wrapped:
@@ -287,3 +289,7 @@ class StreamWatch:
         if not stream.waited:
             return "it did not await writer.wait_closed() after writer.close()"
         return None
+
+
+def _no_ports() -> Collection[int]:
+    return ()

@@ -409,22 +409,34 @@ def _on_reactor_thread(
     return servers, finish
 
 
-class _LoopServers(_TestServers):
-    """Every server an asyncio test made, on a reactor bound to the test's loop."""
+class _Awaitables:
+    """Makes the Deferreds an asyncio test awaits, on the test's loop."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, request: pytest.FixtureRequest):
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop: asyncio.AbstractEventLoop | None = loop  # None once released
-        self.reactor = asyncio_bridge.reactor_on(loop)
-        self.watch = asyncio_bridge.StreamWatch(loop, self._ports)
-        super().__init__(
-            self.reactor, request, self._awaitable, AsyncioServerFactory, self.watch.check
-        )
-        self.watch.install()
 
-    def _awaitable(self) -> asyncio_bridge.AwaitableDeferred:
+    def __call__(self) -> asyncio_bridge.AwaitableDeferred:
         if self.loop is None:
             raise RuntimeError("the test's servers were torn down, and its loop with them")
         return asyncio_bridge.AwaitableDeferred(self.loop)
+
+
+class _LoopServers(_TestServers):
+    """Every server an asyncio test made, on a reactor bound to the test's loop.
+
+    What it holds does not refer back to it (its servers are made with
+    ``_Awaitables``, not a method of its own), so once released, it and its
+    servers are freed by reference counts, not left to the garbage collector.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, request: pytest.FixtureRequest):
+        self.reactor = asyncio_bridge.reactor_on(loop)
+        self._awaitables = _Awaitables(loop)
+        self.watch = asyncio_bridge.StreamWatch(loop, self._ports)
+        super().__init__(
+            self.reactor, request, self._awaitables, AsyncioServerFactory, self.watch.check
+        )
+        self.watch.install()
 
     def _ports(self) -> set[int]:
         return {server.service_port for server in self.group.servers}
@@ -449,10 +461,10 @@ class _LoopServers(_TestServers):
     def release(self) -> None:
         """Give back the loop's ``create_connection`` and the reactor's timer,
         and let go of the loop."""
-        self.watch.uninstall()
+        self.watch.uninstall()  # which lets go of _ports, and so of self
         asyncio_bridge.release(self.reactor)
-        # The servers may outlive the test (in cyclic garbage); the loop need not.
-        self.loop = None
+        # The servers may outlive the test (a test keeps one); the loop need not.
+        self._awaitables.loop = None
 
 
 def _overdue(reactor: IReactorTime) -> bool:
