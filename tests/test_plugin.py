@@ -224,18 +224,24 @@ def test_options_set_the_default_step_timeout(
 
 
 def test_options_a_conftest_sets_at_configure_apply(pytester, reactor_name):
-    pytester.makeconftest(
-        """
-        def pytest_configure(config):
-            config.option.tcpserver_timeout = "0.25"
-            config.option.tcpserver_host = "::1"
-        """
+    """Even a conftest of a subdirectory, which pytest loads while collecting."""
+    sub = pytester.mkpydir("sub")
+    (sub / "conftest.py").write_text(
+        textwrap.dedent(
+            """
+            def pytest_configure(config):
+                config.option.tcpserver_timeout = "0.25"
+                config.option.tcpserver_host = "::1"
+            """
+        )
     )
-    pytester.makepyfile(
-        """
-        def test_options(tcpserver):
-            assert (tcpserver.timeout, tcpserver.host) == (0.25, "::1")
-        """
+    (sub / "test_options.py").write_text(
+        textwrap.dedent(
+            """
+            def test_options(tcpserver):
+                assert (tcpserver.timeout, tcpserver.host) == (0.25, "::1")
+            """
+        )
     )
     result = pytester.runpytest_subprocess(f"--reactor={reactor_name}")
     result.assert_outcomes(passed=1)

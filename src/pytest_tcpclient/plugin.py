@@ -118,9 +118,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.add_cleanup(restore_loops)
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
-    # Again once every plugin and conftest is configured: one may have set the
-    # options in its own pytest_configure.
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # Again once every conftest is loaded (those of subdirectories load during
+    # collection) and configured: one may set the options in its own
+    # pytest_configure.
     _read_defaults(session.config)
 
 
