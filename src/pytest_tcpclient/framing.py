@@ -34,6 +34,7 @@ from .core.framings import (
     Lines,
     Netstring,
     as_framing,
+    built_in,
     decoder_for,
 )
 from .core.wire import HEADER_SIZE, MAX_PAYLOAD
@@ -142,6 +143,11 @@ async def read_frame(
     one of the built-in framings (by default 4-byte big-endian lengths).
     """
     framing = _framing(framing, "read_frame() argument 'framing'")
+    if not (built_in(framing) and isinstance(framing, (Lines, Netstring, LengthPrefixed))):
+        raise TypeError(
+            "read_frame() argument 'framing' must be one of the built-in framings, "
+            f"not {type(framing).__name__}"
+        )
     if isinstance(framing, Lines):
         try:
             line = await reader.readuntil(framing.delimiter)
@@ -159,11 +165,7 @@ async def read_frame(
             return b""
         body = await reader.readexactly(int(digits[:-1]) + 1)
         return framing.payload(digits + body)
-    if not isinstance(framing, LengthPrefixed):
-        raise TypeError(
-            "read_frame() argument 'framing' must be one of the built-in framings, "
-            f"not {type(framing).__name__}"
-        )
+    assert isinstance(framing, LengthPrefixed), "the last built-in framing"
     try:
         header = await reader.readexactly(framing.size)
     except asyncio.IncompleteReadError as error:

@@ -19,6 +19,7 @@ from pytest_tcpclient.framing import (
     HEADER_SIZE,
     MAX_PAYLOAD,
     FrameDecoder,
+    LengthPrefixed,
     encode_frame,
     read_frame,
     write_frame,
@@ -182,6 +183,31 @@ def test_read_frame_returns_empty_bytes_on_a_clean_end(reader):
     reader.feed_eof()
     assert finish(read_frame(reader)) == b"last"
     assert finish(read_frame(reader)) == b""
+
+
+class Shouting(LengthPrefixed):
+    """Upper-cased on the wire: a framing of the user's own, built on a built-in one."""
+
+    def decode(self, data):
+        decoded = super().decode(data)
+        return None if decoded is None else (decoded[0].lower(), decoded[1])
+
+
+class Raw:
+    """A framing of the user's own: a message is whatever bytes came."""
+
+    def encode(self, payload):
+        return payload
+
+    def decode(self, data):
+        return (data, len(data)) if data else None
+
+
+@pytest.mark.parametrize("framing", [Shouting(), Raw()], ids=["subclass", "own"])
+def test_read_frame_takes_only_the_built_in_framings(reader, framing):
+    reader.feed_data(frame(b"PING"))
+    with pytest.raises(TypeError, match="must be one of the built-in framings"):
+        finish(read_frame(reader, framing))
 
 
 @pytest.mark.parametrize(

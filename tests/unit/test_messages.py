@@ -503,6 +503,22 @@ def test_a_subclass_of_a_built_in_framing_encodes_and_decodes_its_own_way():
     assert script.received[0].data == b"ping"
 
 
+class Trimmed(Lines):
+    """A framing of the user's own that changes only what a line's payload
+    is: the line without the spaces around it."""
+
+    def payload(self, message):
+        return super().payload(message).strip()
+
+
+def test_a_subclass_of_a_built_in_framing_that_changes_its_payload_is_matched_by_it():
+    trimmed = Trimmed()
+    script = play(ExpectConnect(T), CONNECT, ExpectFrame(b"hi", T, trimmed))
+    feed(script, b"  hi \r\n")
+    assert script.failure is None
+    assert script.received[0].data == b"hi"
+
+
 class Broken:
     def encode(self, payload):
         return payload

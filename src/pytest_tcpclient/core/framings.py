@@ -103,7 +103,15 @@ class Framing:
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
-        cls._built_in = cls.encode is Framing.encode and cls.decode is Framing.decode
+        if cls.__module__ == __name__:
+            return  # a built-in framing
+        # A user's subclass: built-in still if it changes no method that says
+        # what a message is, of the built-in framing it extends.
+        base = next(kind for kind in cls.__mro__ if kind.__module__ == __name__)
+        cls._built_in = all(
+            getattr(cls, name) is getattr(base, name)
+            for name in ("encode", "decode", "_wire", "decoder", "payload")
+        )
 
     def encode(self, payload: BytesLike) -> bytes:
         """The wire bytes of ``payload`` as one message."""
@@ -473,8 +481,9 @@ class HeadReader:
 
 def built_in(framing: FramingLike) -> bool:
     """Whether ``framing`` encodes and decodes as a built-in framing does: an
-    instance of one, or of a subclass that overrides neither ``encode`` nor
-    ``decode`` (one that does is a framing of the user's own)."""
+    instance of one, or of a subclass that overrides none of its methods that
+    say what a message is (``encode``, ``decode``, ``decoder``, ``payload``);
+    one that does is a framing of the user's own."""
     return isinstance(framing, Framing) and framing._built_in
 
 
