@@ -246,6 +246,18 @@ def test_options_a_conftest_sets_at_configure_apply(pytester, reactor_name):
     result = pytester.runpytest_subprocess(f"--reactor={reactor_name}")
     result.assert_outcomes(passed=1)
 
+    # A bad value is a usage error; it does not hide an error of collection.
+    (sub / "conftest.py").write_text(
+        "def pytest_configure(config):\n    config.option.tcpserver_timeout = '-3'\n"
+    )
+    result = pytester.runpytest_subprocess(
+        f"--reactor={reactor_name}", "sub/test_options.py", "sub/missing.py"
+    )
+    result.stderr.fnmatch_lines(["ERROR: file or directory not found: sub/missing.py"])
+    result = pytester.runpytest_subprocess(f"--reactor={reactor_name}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --tcpserver-timeout must be *, not -3.0"])
+
 
 @pytest.mark.parametrize(
     ("ini", "args", "message"),

@@ -118,10 +118,12 @@ def pytest_configure(config: pytest.Config) -> None:
         config.add_cleanup(restore_loops)
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
-    # Again once every conftest is loaded (those of subdirectories load during
-    # collection) and configured: one may set the options in its own
-    # pytest_configure.
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    # Again before the tests run, once every conftest is loaded (those of
+    # subdirectories load during collection) and configured: one may set the
+    # options in its own pytest_configure. Not at the end of collection, where
+    # a usage error would hide what went wrong collecting.
     _read_defaults(session.config)
 
 
