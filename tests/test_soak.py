@@ -1,5 +1,6 @@
 """A soak run: a thousand tests of every face in one pytest session leave no
-descriptor and no thread behind.
+descriptor and no thread behind; and the same tests pass in a process with more
+than 1024 files open.
 
 The session runs trial tests first (trial runs the global reactor itself, which
 it cannot do once pytest-twisted runs it), then plain, pytest-twisted and asyncio
@@ -151,3 +152,39 @@ def test_a_thousand_tests_of_every_face_leave_no_descriptor_and_no_thread(run_on
         f"{counts[-1][1:]}"
     )
     assert counts[-1][1:] == first_of_every_face
+
+
+MANY_FILES = """
+import os
+import socket
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def many_files_open():
+    # What the test opens comes after these: from FD_SETSIZE (1024) on.
+    files = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    with socket.socket() as probe:
+        assert probe.fileno() > 1024
+    yield
+    for fd in files:
+        os.close(fd)
+"""
+
+
+def test_servers_run_in_a_process_with_more_than_1024_files_open(run_once):
+    """Descriptors from FD_SETSIZE on, which ``select()`` cannot take: one
+    test of every face."""
+    resource = pytest.importorskip("resource")
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < 1200:
+        pytest.skip("this process may not open 1200 descriptors")
+
+    def prepare(path: Path) -> None:
+        (path / "conftest.py").write_text(MANY_FILES)
+        (path / "test_soak.py").write_text(TESTS.format(rounds=1))
+
+    report = run_once(
+        "many files", prepare, "-o", "asyncio_default_fixture_loop_scope=function"
+    )
+    report.result.assert_outcomes(passed=len(FACES))
